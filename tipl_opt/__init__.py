@@ -1,0 +1,40 @@
+"""tipl-opt: optimise deep RL policy weights as trajectory modelling.
+
+Collect learning paths from real RL trainings, pretrain a predictor of future weights, and let
+an optimizer jump ahead along the path.
+"""
+
+__version__ = "0.1.0"
+
+from tipl_opt.errors import (  # noqa: E402
+    ConfigError,
+    IncompatibleEnvError,
+    PathFormatError,
+    PluginNotFoundError,
+    TiplError,
+)
+from tipl_opt.paths import (  # noqa: E402
+    LearningPath,
+    ParamSpec,
+    PathDataset,
+    PathWriter,
+    Snapshot,
+    TaggedParam,
+)
+from tipl_opt.plugins import get_plugin_manager  # noqa: E402
+
+__all__ = [
+    "ConfigError",
+    "IncompatibleEnvError",
+    "LearningPath",
+    "ParamSpec",
+    "PathDataset",
+    "PathFormatError",
+    "PathWriter",
+    "PluginNotFoundError",
+    "Snapshot",
+    "TaggedParam",
+    "TiplError",
+    "__version__",
+    "get_plugin_manager",
+]

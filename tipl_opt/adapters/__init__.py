@@ -1,0 +1,22 @@
+"""What an RL-library adapter plugin provides, and helpers adapters share."""
+
+from tipl_opt.adapters.base import Adapter, ProgressSink, SnapshotSink, TrainSpec
+from tipl_opt.adapters.evaluation import (
+    SnapshotClock,
+    check_env_id,
+    evaluate,
+    make_env,
+    require_action_space,
+)
+
+__all__ = [
+    "Adapter",
+    "ProgressSink",
+    "SnapshotClock",
+    "SnapshotSink",
+    "TrainSpec",
+    "check_env_id",
+    "evaluate",
+    "make_env",
+    "require_action_space",
+]

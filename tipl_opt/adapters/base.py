@@ -1,0 +1,77 @@
+"""The contract between tipl-opt and an RL library: what an adapter plugin provides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tipl_opt.paths.spec import Snapshot
+
+Activation = Literal["tanh", "relu"]
+
+
+class TrainSpec(BaseModel):
+    """One training run to collect, as an adapter receives it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algo: str
+    """Algorithm name, lower case (``"ppo"``, ``"sac"``...)."""
+    env_id: str
+    """A registered gymnasium id such as ``"CartPole-v1"``."""
+    seed: int
+    """Seeds the library, the training env and the evaluation episodes."""
+    total_steps: int = Field(gt=0)
+    """Training environment steps (evaluation steps are not counted)."""
+    every: int = Field(gt=0)
+    """Environment steps between snapshots; on-policy algorithms snapshot at the first rollout
+    boundary at or after each multiple. The initial and final weights are always recorded."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of every network (actor, critic, Q)."""
+    activation: Activation = "tanh"
+    eval_episodes: int = Field(default=5, ge=0)
+    """Deterministic evaluation episodes per snapshot, on a separate env (0: no evaluation)."""
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the library's algorithm (``{"learning_rate": 1e-3}``)."""
+
+
+SnapshotSink = Callable[[Snapshot], None]
+"""Receives each snapshot as soon as it is taken (weights are copied by the sink)."""
+
+ProgressSink = Callable[[int], None]
+"""Receives the number of training env steps done so far, now and then."""
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """An RL library as tipl-opt sees it. Registered through ``tipl_register_adapters``.
+
+    The adapter imports its library lazily (inside methods), so listing plugins stays fast.
+    """
+
+    name: str
+    """Short library name used on the command line (``"sb3"``)."""
+    algorithms: tuple[str, ...]
+    """Algorithms :meth:`collect` can train."""
+
+    def library_version(self) -> str:
+        """Version of the wrapped RL library."""
+        ...
+
+    def check(self, spec: TrainSpec) -> None:
+        """Raise :class:`~tipl_opt.errors.IncompatibleEnvError` or
+        :class:`~tipl_opt.errors.ConfigError` if ``spec`` cannot be trained (unknown algorithm,
+        action space the algorithm cannot handle, bad hyperparameter). Cheap: builds no agent."""
+        ...
+
+    def collect(self, spec: TrainSpec, on_snapshot: SnapshotSink,
+                on_progress: ProgressSink) -> dict[str, Any]:
+        """Train with the library's own algorithm and hand every snapshot to ``on_snapshot``.
+
+        Snapshots hold the parameters the optimizer(s) own, tagged with their role, never
+        target networks. Returns the hyperparameters actually used (JSON-serialisable), which
+        go into the learning path's metadata.
+        """
+        ...

@@ -1,0 +1,83 @@
+"""Library-independent pieces adapters share: evaluation episodes and snapshot timing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from tipl_opt.errors import ConfigError, IncompatibleEnvError
+
+EVAL_SEED_OFFSET = 1_000_003
+"""Evaluation episodes reset with ``seed + EVAL_SEED_OFFSET + i``: the same start states at every
+snapshot of a run, and different ones from training."""
+
+
+def evaluate(act: Callable[[Any], Any], env: gym.Env[Any, Any], episodes: int,
+             seed: int) -> tuple[float, float, int]:
+    """Run ``episodes`` episodes with ``act(obs) -> action`` (deterministic), return
+    ``(mean return, std return, env steps used)``. ``(nan, nan, 0)`` when ``episodes == 0``."""
+    if episodes <= 0:
+        return float("nan"), float("nan"), 0
+    returns = []
+    steps = 0
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + EVAL_SEED_OFFSET + i)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            total += float(reward)
+            steps += 1
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns)), float(np.std(returns)), steps
+
+
+class SnapshotClock:
+    """Decides when a snapshot is due: at the first check at or after each multiple of ``every``
+    env steps. ``due`` is called at the points where the weights are safe to read."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.next_at = every
+
+    def due(self, env_steps: int) -> bool:
+        if env_steps < self.next_at:
+            return False
+        self.next_at = (env_steps // self.every + 1) * self.every
+        return True
+
+
+def make_env(env_id: str, **kwargs: Any) -> gym.Env[Any, Any]:
+    """``gym.make`` with a clear error for an unknown or uninstallable env id."""
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:
+        raise ConfigError(f"Cannot make env '{env_id}': {exc}") from exc
+    except ImportError as exc:
+        raise ConfigError(f"Env '{env_id}' needs an extra package: {exc} "
+                          "(MuJoCo envs: `pip install 'gymnasium[mujoco]'`)") from exc
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise :class:`ConfigError` if ``env_id`` is not a registered gymnasium id."""
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise ConfigError(f"Unknown env id '{env_id}': {exc}") from exc
+
+
+def require_action_space(algo: str, env_id: str, kinds: tuple[type[gym.Space[Any]], ...]) -> None:
+    """Raise :class:`IncompatibleEnvError` unless ``env_id``'s action space is one of ``kinds``."""
+    env = make_env(env_id)
+    try:
+        space = env.action_space
+    finally:
+        env.close()
+    if not isinstance(space, kinds):
+        wanted = " or ".join(k.__name__ for k in kinds)
+        raise IncompatibleEnvError(
+            f"{algo.upper()} needs a {wanted} action space but {env_id} has {space}. "
+            "Pick an algorithm that supports it (e.g. PPO handles both).")

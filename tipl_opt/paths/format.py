@@ -1,0 +1,188 @@
+"""The learning-path file format, version 1 (specified in ``docs/path-format.md``).
+
+A learning path is one safetensors file per training run:
+
+* ``weights`` [T, P] float32 (or float16): the flattened weights at each of T checkpoints;
+* ``env_steps``, ``grad_steps``, ``eval_steps`` [T] int64; ``return_mean``, ``return_std`` [T]
+  float32; ``wall_time`` [T] float64 (seconds since the run started);
+* header metadata ``{"format": "tipl-learning-path", "format_version": "1", "tipl_path": JSON}``.
+
+This module reads and writes the raw container: the header, the tensors' byte ranges and atomic
+file replacement. It never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tipl_opt.errors import PathFormatError
+
+FORMAT_NAME = "tipl-learning-path"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+SUFFIX = ".safetensors"
+
+# Every tensor a version-1 file holds: name -> (allowed dtypes, rank).
+TENSORS: dict[str, tuple[frozenset[str], int]] = {
+    "weights": (frozenset({"F32", "F16"}), 2),
+    "env_steps": (frozenset({"I64"}), 1),
+    "grad_steps": (frozenset({"I64"}), 1),
+    "eval_steps": (frozenset({"I64"}), 1),
+    "return_mean": (frozenset({"F32"}), 1),
+    "return_std": (frozenset({"F32"}), 1),
+    "wall_time": (frozenset({"F64"}), 1),
+}
+
+_NUMPY_DTYPES = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "I64": np.dtype("<i8"),
+}
+_DTYPE_NAMES = {v: k for k, v in _NUMPY_DTYPES.items()}
+_MAX_HEADER = 100_000_000
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    start: int  # absolute byte offset in the file
+    end: int
+
+
+@dataclass(frozen=True)
+class Header:
+    """The parsed header of a learning-path file."""
+
+    tensors: dict[str, TensorEntry]
+    meta: dict[str, Any]  # the decoded ``tipl_path`` JSON
+
+
+def read_header(path: str | os.PathLike[str]) -> Header:
+    """Parse and validate the container header; raise :class:`PathFormatError` naming the problem.
+
+    Checks the header itself, the format name and version, each tensor's dtype and rank, that
+    the per-checkpoint tensors agree on T, and that the file is long enough to hold every tensor
+    (a truncated file fails here). Values are not read.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            raw_len = f.read(8)
+            if len(raw_len) < 8:
+                raise PathFormatError(path, f"truncated: {size} bytes is too short for a header")
+            (header_len,) = struct.unpack("<Q", raw_len)
+            if header_len > _MAX_HEADER or 8 + header_len > size:
+                raise PathFormatError(
+                    path, f"truncated or not a safetensors file (header of {header_len} bytes "
+                    f"declared, file has {size})")
+            raw = f.read(header_len)
+    except OSError as exc:
+        raise PathFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PathFormatError(path, f"corrupt header: {exc}") from exc
+    if not isinstance(header, dict):
+        raise PathFormatError(path, "corrupt header: not a JSON object")
+    file_meta = header.pop("__metadata__", None) or {}
+    if file_meta.get("format") != FORMAT_NAME:
+        raise PathFormatError(path, "not a tipl learning path (missing 'format' metadata)")
+    version = file_meta.get("format_version")
+    if not str(version).isdigit() or int(version) not in SUPPORTED_VERSIONS:
+        raise PathFormatError(
+            path, f"unknown format version {version!r}; this tipl-opt reads versions "
+            f"{sorted(SUPPORTED_VERSIONS)}: upgrade tipl-opt to read it")
+    try:
+        meta = json.loads(file_meta["tipl_path"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise PathFormatError(path, f"corrupt 'tipl_path' metadata: {exc}") from exc
+
+    data_start = 8 + header_len
+    tensors: dict[str, TensorEntry] = {}
+    for name, (dtypes, rank) in TENSORS.items():
+        info = header.get(name)
+        if not isinstance(info, dict):
+            raise PathFormatError(path, f"missing tensor '{name}'")
+        dtype = info.get("dtype")
+        shape = tuple(info.get("shape", ()))
+        offsets = info.get("data_offsets", ())
+        if dtype not in dtypes:
+            raise PathFormatError(path, f"tensor '{name}' has dtype {dtype}, expected one of "
+                                  f"{sorted(dtypes)}")
+        if len(shape) != rank or len(offsets) != 2:
+            raise PathFormatError(path, f"tensor '{name}' has shape {list(shape)}, expected rank "
+                                  f"{rank}")
+        np_dtype = _NUMPY_DTYPES[dtype]
+        start, end = data_start + int(offsets[0]), data_start + int(offsets[1])
+        if end - start != int(np.prod(shape)) * np_dtype.itemsize:
+            raise PathFormatError(path, f"tensor '{name}': byte range does not match its shape")
+        if end > size:
+            raise PathFormatError(
+                path, f"truncated: tensor '{name}' ends at byte {end} but the file has {size} "
+                "bytes (an interrupted copy?); re-collect or re-copy this run")
+        tensors[name] = TensorEntry(np_dtype, shape, start, end)
+    t = tensors["weights"].shape[0]
+    for name, entry in tensors.items():
+        if entry.shape[0] != t:
+            raise PathFormatError(
+                path, f"inconsistent shapes: '{name}' has {entry.shape[0]} checkpoints, "
+                f"'weights' has {t}")
+    return Header(tensors=tensors, meta=meta)
+
+
+def write_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray[Any, Any]],
+                 meta: Mapping[str, Any]) -> Path:
+    """Write a learning-path file: into a temporary file in the same folder, then rename.
+
+    An interrupted write leaves the previous state (no file, or the old file), never half a file.
+    ``arrays`` must hold every tensor of :data:`TENSORS` with an allowed dtype.
+    """
+    path = Path(path)
+    header: dict[str, Any] = {
+        "__metadata__": {
+            "format": FORMAT_NAME,
+            "format_version": str(FORMAT_VERSION),
+            "tipl_path": json.dumps(meta, sort_keys=True),
+        }
+    }
+    offset = 0
+    blobs = []
+    for name in TENSORS:
+        arr = np.ascontiguousarray(arrays[name])
+        dtype_name = _DTYPE_NAMES.get(arr.dtype.newbyteorder("<"))
+        if dtype_name is None or dtype_name not in TENSORS[name][0]:
+            raise ValueError(f"tensor '{name}' has unsupported dtype {arr.dtype}")
+        blob = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": dtype_name, "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # safetensors aligns the data section to 8 bytes
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<Q", len(raw)))
+            f.write(raw)
+            for blob in blobs:
+                f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

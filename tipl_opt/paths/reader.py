@@ -1,0 +1,196 @@
+"""Lazy, memory-mapped reading of learning paths: one run, or a folder of runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tipl_opt.errors import PathFormatError
+from tipl_opt.paths.format import SUFFIX, Header, read_header
+from tipl_opt.paths.spec import ParamSpec, spec_size, unflatten
+
+logger = logging.getLogger(__name__)
+
+
+class LearningPath:
+    """One run's learning path, opened lazily: the header is parsed, the values are memory-mapped.
+
+    ``weights`` is a read-only [T, P] array backed by the file (float32 or float16 as stored);
+    :meth:`window` returns float32 tensors. Raises :class:`PathFormatError` for a truncated or
+    inconsistent file or an unknown format version.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._header: Header = read_header(self.path)
+        meta = self._header.meta
+        try:
+            self.specs = [ParamSpec.from_json(p) for p in meta["params"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PathFormatError(self.path, f"corrupt parameter spec in metadata: {exc}") from exc
+        shape = self._header.tensors["weights"].shape
+        if spec_size(self.specs) != shape[1]:
+            raise PathFormatError(
+                self.path, f"inconsistent shapes: the parameter spec describes "
+                f"{spec_size(self.specs)} values but 'weights' has {shape[1]} columns")
+        if shape[0] == 0:
+            raise PathFormatError(self.path, "holds no checkpoints")
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._header.meta
+
+    @property
+    def name(self) -> str:
+        return self.path.name.removesuffix(SUFFIX)
+
+    @property
+    def library(self) -> str:
+        return str(self.meta.get("library", "?"))
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.meta.get("algorithm", "?"))
+
+    @property
+    def env_id(self) -> str:
+        return str(self.meta.get("env_id", "?"))
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.meta.get("seed")
+        return int(seed) if seed is not None else None
+
+    @property
+    def num_snapshots(self) -> int:
+        return self._header.tensors["weights"].shape[0]
+
+    @property
+    def num_params(self) -> int:
+        return self._header.tensors["weights"].shape[1]
+
+    def __len__(self) -> int:
+        return self.num_snapshots
+
+    def __repr__(self) -> str:
+        return (f"LearningPath({self.name!r}, {self.library}/{self.algorithm} on {self.env_id}, "
+                f"T={self.num_snapshots}, P={self.num_params})")
+
+    # -- values ----------------------------------------------------------------------------
+    def _array(self, name: str) -> np.ndarray[Any, Any]:
+        entry = self._header.tensors[name]
+        if entry.end == entry.start:
+            return np.zeros(entry.shape, dtype=entry.dtype)
+        return np.memmap(self.path, dtype=entry.dtype, mode="r", offset=entry.start,
+                         shape=entry.shape)
+
+    @property
+    def weights(self) -> np.ndarray[Any, Any]:
+        """[T, P] memory-mapped weights (read-only)."""
+        return self._array("weights")
+
+    @property
+    def env_steps(self) -> np.ndarray[Any, Any]:
+        return np.array(self._array("env_steps"))
+
+    @property
+    def grad_steps(self) -> np.ndarray[Any, Any]:
+        return np.array(self._array("grad_steps"))
+
+    @property
+    def eval_steps(self) -> np.ndarray[Any, Any]:
+        return np.array(self._array("eval_steps"))
+
+    @property
+    def return_mean(self) -> np.ndarray[Any, Any]:
+        return np.array(self._array("return_mean"))
+
+    @property
+    def return_std(self) -> np.ndarray[Any, Any]:
+        return np.array(self._array("return_std"))
+
+    @property
+    def wall_time(self) -> np.ndarray[Any, Any]:
+        return np.array(self._array("wall_time"))
+
+    def window(self, start: int, length: int, stride: int = 1) -> torch.Tensor:
+        """Snapshots ``start, start+stride, ...`` (``length`` of them) as a float32 [K, P] tensor."""
+        stop = start + (length - 1) * stride + 1
+        if start < 0 or length < 1 or stop > self.num_snapshots:
+            raise IndexError(f"window [{start}:{stop}:{stride}] is outside 0..{self.num_snapshots}")
+        rows = np.asarray(self.weights[start:stop:stride], dtype=np.float32)
+        return torch.from_numpy(rows.copy())
+
+    def snapshot(self, index: int) -> dict[str, torch.Tensor]:
+        """The named tensors of checkpoint ``index`` (negative indices count from the end)."""
+        row = self.window(index % self.num_snapshots, 1)[0]
+        return unflatten(row, self.specs)
+
+    def validate(self) -> None:
+        """Read every value and raise :class:`PathFormatError` on the first problem found."""
+        weights = self._array("weights")
+        for i in range(0, weights.shape[0], 256):  # bounded memory for large P
+            if not np.all(np.isfinite(weights[i : i + 256])):
+                raise PathFormatError(self.path, "non-finite values in 'weights'")
+        if not np.all(np.isfinite(self.wall_time)):
+            raise PathFormatError(self.path, "non-finite values in 'wall_time'")
+        for name in ("return_mean", "return_std"):  # NaN means "not evaluated"; inf is an error
+            if np.any(np.isinf(self._array(name))):
+                raise PathFormatError(self.path, f"infinite values in '{name}'")
+        for name in ("env_steps", "grad_steps", "eval_steps"):
+            steps = self._array(name)
+            if steps.size and (np.any(steps < 0) or np.any(np.diff(steps) < 0)):
+                raise PathFormatError(self.path, f"'{name}' is negative or decreasing")
+
+
+class PathDataset(Sequence[LearningPath]):
+    """Every learning path in a folder (recursively), optionally filtered.
+
+    Opening is lazy: only headers are read. With ``strict=True`` (default) a bad file raises
+    :class:`PathFormatError` naming it; with ``strict=False`` it is skipped with a warning and
+    listed in :attr:`skipped`.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, library: str | None = None,
+                 algorithm: str | None = None, env_id: str | None = None,
+                 strict: bool = True) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no such folder: {self.root}")
+        self.skipped: list[PathFormatError] = []
+        paths: list[LearningPath] = []
+        for file in sorted(self.root.rglob(f"*{SUFFIX}")):
+            if file.name.startswith("."):
+                continue
+            try:
+                lp = LearningPath(file)
+            except PathFormatError as exc:
+                if strict:
+                    raise
+                logger.warning("skipping %s", exc)
+                self.skipped.append(exc)
+                continue
+            if library and lp.library != library:
+                continue
+            if algorithm and lp.algorithm != algorithm:
+                continue
+            if env_id and lp.env_id != env_id:
+                continue
+            paths.append(lp)
+        self._paths = paths
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, index: int) -> LearningPath:  # type: ignore[override]
+        return self._paths[index]
+
+    def __iter__(self) -> Iterator[LearningPath]:
+        return iter(self._paths)

@@ -1,0 +1,87 @@
+"""What one snapshot of a policy's weights is made of."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter tensor of a policy in flatten order.
+
+    ``role`` says which part of the agent owns it: ``"actor"``, ``"critic"``, ``"q"`` (a Q-network
+    trained on its own), or another adapter-defined word. Target networks are never recorded.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    role: str
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "role": self.role}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ParamSpec:
+        return cls(name=str(data["name"]), shape=tuple(int(d) for d in data["shape"]),
+                   role=str(data["role"]))
+
+
+@dataclass(frozen=True)
+class TaggedParam:
+    """A live parameter tensor with its name and role, as an adapter hands it over."""
+
+    name: str
+    role: str
+    tensor: torch.Tensor
+
+    @property
+    def spec(self) -> ParamSpec:
+        return ParamSpec(self.name, tuple(self.tensor.shape), self.role)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The agent's weights at one point of training, with where training stood.
+
+    ``env_steps`` counts training environment steps only; ``eval_steps`` is the running total of
+    environment steps spent on evaluation so far, recorded apart. ``return_mean``/``return_std``
+    are over deterministic evaluation episodes of the current policy (NaN when not evaluated).
+    """
+
+    params: Sequence[TaggedParam]
+    env_steps: int
+    grad_steps: int
+    return_mean: float
+    return_std: float
+    eval_steps: int = 0
+
+
+def flatten(params: Sequence[TaggedParam]) -> torch.Tensor:
+    """Concatenate the tensors into one detached float32 CPU vector of shape [P]."""
+    return torch.cat([p.tensor.detach().reshape(-1).to("cpu", torch.float32) for p in params])
+
+
+def unflatten(vector: torch.Tensor, specs: Sequence[ParamSpec]) -> dict[str, torch.Tensor]:
+    """Split a [P] vector back into named tensors of the spec's shapes."""
+    total = sum(s.numel for s in specs)
+    if vector.numel() != total:
+        raise ValueError(f"vector has {vector.numel()} values but the spec describes {total}")
+    out: dict[str, torch.Tensor] = {}
+    offset = 0
+    for s in specs:
+        out[s.name] = vector[offset : offset + s.numel].reshape(s.shape)
+        offset += s.numel
+    return out
+
+
+def spec_size(specs: Sequence[ParamSpec]) -> int:
+    return sum(s.numel for s in specs)
