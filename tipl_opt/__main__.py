@@ -1,0 +1,3 @@
+from tipl_opt.cli import main
+
+main()
