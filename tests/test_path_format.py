@@ -14,7 +14,7 @@ from safetensors.numpy import load_file
 
 from tipl_opt.errors import PathFormatError
 from tipl_opt.paths import LearningPath, PathDataset, PathWriter, Snapshot, TaggedParam, check_file
-from tipl_opt.paths.format import FORMAT_VERSION, read_header, write_atomic
+from tipl_opt.paths.format import FORMAT_VERSION, read_header
 
 
 def test_round_trip_keeps_weights_steps_returns_and_spec(synthetic_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(
 @pytest.mark.parametrize("keep", [0, 5, 40, -8])
 def test_truncated_file_is_rejected_with_the_file_named(synthetic_path: Path, keep: int) -> None:
     data = synthetic_path.read_bytes()
-    synthetic_path.write_bytes(data[:keep] if keep >= 0 else data[:keep])
+    synthetic_path.write_bytes(data[:keep])
     with pytest.raises(PathFormatError, match="truncated|corrupt") as info:
         LearningPath(synthetic_path)
     assert str(synthetic_path) in str(info.value)

@@ -6,14 +6,14 @@ an optimizer jump ahead along the path.
 
 __version__ = "0.1.0"
 
-from tipl_opt.errors import (  # noqa: E402
+from tipl_opt.errors import (
     ConfigError,
     IncompatibleEnvError,
     PathFormatError,
     PluginNotFoundError,
     TiplError,
 )
-from tipl_opt.paths import (  # noqa: E402
+from tipl_opt.paths import (
     LearningPath,
     ParamSpec,
     PathDataset,
@@ -21,7 +21,7 @@ from tipl_opt.paths import (  # noqa: E402
     Snapshot,
     TaggedParam,
 )
-from tipl_opt.plugins import get_plugin_manager  # noqa: E402
+from tipl_opt.plugins import get_plugin_manager
 
 __all__ = [
     "ConfigError",

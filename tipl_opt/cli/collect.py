@@ -19,7 +19,14 @@ from rich.progress import (
 from rich.table import Table
 
 from tipl_opt.cli.console import console, fail
-from tipl_opt.collect import CollectConfig, CollectSummary, RunEvent, RunResult, collect, load_config
+from tipl_opt.collect import (
+    CollectConfig,
+    CollectSummary,
+    RunEvent,
+    RunResult,
+    collect,
+    load_config,
+)
 from tipl_opt.collect.runner import plan
 from tipl_opt.errors import TiplError
 
@@ -54,10 +61,9 @@ class _Display:
         if task is None:
             task = self.progress.add_task(event.run, total=event.total_steps, ret="")
             self.tasks[event.run] = task
-        fields = {}
+        self.progress.update(task, completed=min(event.env_steps, event.total_steps))
         if event.kind == "snapshot" and not math.isnan(event.last_return):
-            fields["ret"] = f"return {event.last_return:.1f}"
-        self.progress.update(task, completed=min(event.env_steps, event.total_steps), **fields)
+            self.progress.update(task, ret=f"return {event.last_return:.1f}")
         self.done_steps[event.run] = min(event.env_steps, event.total_steps)
         self.progress.update(self.overall, completed=sum(self.done_steps.values()))
 
@@ -107,7 +113,7 @@ def collect_command(
 ) -> None:
     """Train independent runs and save each run's learning path (weights + returns).
 
-    Finished runs already in --out are skipped, so re-running the same command resumes; Ctrl-C keeps every finished run.
+    Finished runs already in --out are skipped, so re-running resumes; Ctrl-C keeps finished runs.
 
     Example: tipl collect --lib sb3 --algo ppo --env CartPole-v1 --runs 8 --steps 50000
     """

@@ -34,7 +34,7 @@ def show_command(
     table = Table(title=f"Learning paths in {folder}")
     for col in ("run", "lib", "algo", "env", "seed", "T", "P", "env steps", "first return",
                 "last return"):
-        table.add_column(col, justify="right" if col in {"T", "P", "env steps", "seed"} else None)
+        table.add_column(col, justify="right" if col in {"T", "P", "env steps", "seed"} else "left")
     for lp in dataset:
         returns = lp.return_mean
         table.add_row(lp.name, lp.library, lp.algorithm, lp.env_id, str(lp.seed),

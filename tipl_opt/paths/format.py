@@ -42,7 +42,7 @@ TENSORS: dict[str, tuple[frozenset[str], int]] = {
     "wall_time": (frozenset({"F64"}), 1),
 }
 
-_NUMPY_DTYPES = {
+_NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
@@ -99,8 +99,8 @@ def read_header(path: str | os.PathLike[str]) -> Header:
     file_meta = header.pop("__metadata__", None) or {}
     if file_meta.get("format") != FORMAT_NAME:
         raise PathFormatError(path, "not a tipl learning path (missing 'format' metadata)")
-    version = file_meta.get("format_version")
-    if not str(version).isdigit() or int(version) not in SUPPORTED_VERSIONS:
+    version = str(file_meta.get("format_version"))
+    if not version.isdigit() or int(version) not in SUPPORTED_VERSIONS:
         raise PathFormatError(
             path, f"unknown format version {version!r}; this tipl-opt reads versions "
             f"{sorted(SUPPORTED_VERSIONS)}: upgrade tipl-opt to read it")

@@ -121,7 +121,7 @@ class LearningPath:
         return np.array(self._array("wall_time"))
 
     def window(self, start: int, length: int, stride: int = 1) -> torch.Tensor:
-        """Snapshots ``start, start+stride, ...`` (``length`` of them) as a float32 [K, P] tensor."""
+        """Checkpoints ``start, start+stride, ...`` (``length`` of them): float32 [K, P]."""
         stop = start + (length - 1) * stride + 1
         if start < 0 or length < 1 or stop > self.num_snapshots:
             raise IndexError(f"window [{start}:{stop}:{stride}] is outside 0..{self.num_snapshots}")
