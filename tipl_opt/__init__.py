@@ -22,19 +22,31 @@ from tipl_opt.paths import (
     TaggedParam,
 )
 from tipl_opt.plugins import get_plugin_manager
+from tipl_opt.predictors import (
+    LinearPredictor,
+    Predictor,
+    TIPLConfig,
+    TIPLPredictor,
+    load_predictor,
+)
 
 __all__ = [
     "ConfigError",
     "IncompatibleEnvError",
     "LearningPath",
+    "LinearPredictor",
     "ParamSpec",
     "PathDataset",
     "PathFormatError",
     "PathWriter",
     "PluginNotFoundError",
+    "Predictor",
     "Snapshot",
+    "TIPLConfig",
+    "TIPLPredictor",
     "TaggedParam",
     "TiplError",
     "__version__",
     "get_plugin_manager",
+    "load_predictor",
 ]

@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "tipl_opt"
 # Built-in plugins: (plugin name, module). They register exactly like third-party ones.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tipl.log", "tipl_opt.observers"),
+    ("tipl.predictors", "tipl_opt.predictors.builtin"),
 )
 
 # Adapters the project publishes, so a missing one can be named with the package to install.

@@ -1,0 +1,20 @@
+"""Weight-path predictors: the protocol, ``linear`` (the baseline) and ``tipl`` (the model)."""
+
+from tipl_opt.predictors.base import Predictor, check_window
+from tipl_opt.predictors.linear import LinearPredictor
+from tipl_opt.predictors.loading import default_predictor_path, load_predictor
+from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
+from tipl_opt.predictors.tokens import WindowTokens, layer_groups, tokenize
+
+__all__ = [
+    "LinearPredictor",
+    "Predictor",
+    "TIPLConfig",
+    "TIPLPredictor",
+    "WindowTokens",
+    "check_window",
+    "default_predictor_path",
+    "layer_groups",
+    "load_predictor",
+    "tokenize",
+]

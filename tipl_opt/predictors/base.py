@@ -1,0 +1,60 @@
+"""The predictor contract: from a window of past weights, where will they be later?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from tipl_opt.errors import TiplError
+from tipl_opt.paths.spec import ParamSpec
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Predicts future weights from a window of past snapshots, for any P and architecture.
+
+    ``context`` is the number K of snapshots it needs. ``predict`` receives
+
+    * ``window``: [K, P] float32 tensor, oldest snapshot first (any device);
+    * ``steps``: [K] tensor of the snapshots' positions in time (env steps or snapshot indices;
+      only their spacing matters) or ``None`` for evenly spaced snapshots;
+    * ``specs``: the parameter spec, whose element counts sum to P (per-layer predictors use it);
+    * ``horizon``: how many snapshot intervals ahead of the last snapshot to predict (>= 1);
+
+    and returns a [P] float32 tensor on the window's device. Predicting "no move" returns the
+    last snapshot.
+    """
+
+    name: str
+    context: int
+
+    def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
+                specs: Sequence[ParamSpec], horizon: int) -> torch.Tensor: ...
+
+
+def check_window(window: torch.Tensor, context: int, horizon: int,
+                 specs: Sequence[ParamSpec] | None = None) -> None:
+    """Raise a clear :class:`TiplError` for a window a predictor cannot use."""
+    if window.ndim != 2:
+        raise TiplError(f"window must be [K, P], got shape {list(window.shape)}")
+    if window.shape[0] < context:
+        raise TiplError(f"window holds {window.shape[0]} snapshots but the predictor needs a "
+                        f"context of {context}; record more snapshots before predicting")
+    if horizon < 1:
+        raise TiplError(f"horizon must be >= 1, got {horizon}")
+    if specs is not None and sum(s.numel for s in specs) != window.shape[1]:
+        raise TiplError(f"the parameter spec describes {sum(s.numel for s in specs)} values but "
+                        f"the window has P={window.shape[1]}: predictor and policy do not match")
+
+
+def spacing(steps: torch.Tensor | None, k: int, device: torch.device) -> torch.Tensor:
+    """Snapshot times relative to the last one, in units of the mean interval: [K], last = 0."""
+    if steps is None:
+        return torch.arange(-(k - 1), 1, device=device, dtype=torch.float32)
+    t = steps.to(device=device, dtype=torch.float64)[-k:]
+    dt = (t[-1] - t[0]) / max(k - 1, 1)
+    if not torch.isfinite(dt) or dt <= 0:
+        return torch.arange(-(k - 1), 1, device=device, dtype=torch.float32)
+    return ((t - t[-1]) / dt).to(torch.float32)

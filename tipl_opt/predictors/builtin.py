@@ -1,0 +1,15 @@
+"""Built-in predictor plugin: registers ``linear`` and ``tipl`` like any third-party plugin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tipl_opt.hookspecs import hookimpl
+from tipl_opt.predictors.linear import LinearPredictor
+from tipl_opt.predictors.tipl import TIPLPredictor
+
+
+@hookimpl
+def tipl_register_predictors(register: Any) -> None:
+    register("linear", LinearPredictor)
+    register("tipl", TIPLPredictor)

@@ -1,0 +1,79 @@
+"""Prediction error on held-out windows, per horizon, in weight space.
+
+Each window's squared errors are divided by the window's own spread (mean squared deviation of
+its snapshots from their mean), so runs with large and small weights count alike. The headline
+numbers are ratios: a predictor's error over the error of "no move" (staying at the last
+snapshot), and TIPL's error over ``linear``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from tipl_opt.predictors.base import Predictor
+from tipl_opt.predictors.tipl import TIPLPredictor
+from tipl_opt.pretrain.windows import Sample, collate
+
+
+def _spread(window: torch.Tensor) -> float:
+    centred = window - window.mean(dim=0, keepdim=True)
+    return max(float((centred * centred).sum()) / window.shape[0], 1e-30)
+
+
+def predictions(predictor: Predictor, samples: Sequence[Sample], horizons: Sequence[int]
+                ) -> list[torch.Tensor]:
+    """Per sample, the predicted weights at each horizon: [H, P]."""
+    if isinstance(predictor, TIPLPredictor) and tuple(horizons) == predictor.horizons:
+        predictor.net.eval()
+        out = []
+        for i in range(0, len(samples), 256):
+            chunk = samples[i : i + 256]
+            batch = collate(chunk)
+            device = next(predictor.net.parameters()).device
+            with torch.no_grad():
+                deltas = predictor.net(batch.tokens.to(device), batch.times.to(device),
+                                       batch.descriptors.to(device),
+                                       batch.group_mask.to(device)).cpu()
+            for s, d in zip(chunk, deltas, strict=True):
+                g = s.tokens.tokens.shape[0]
+                out.append(torch.stack([s.tokens.decode(d[:g, j]) for j in range(len(horizons))]))
+        return out
+    return [torch.stack([predictor.predict(s.window, s.steps, s.specs, h) for h in horizons])
+            for s in samples]
+
+
+def horizon_errors(predictors: Mapping[str, Predictor], samples: Sequence[Sample],
+                   horizons: Sequence[int]) -> dict[str, list[float]]:
+    """Normalised squared error per predictor and horizon (``"stay"`` = no move)."""
+    sums = {name: [0.0] * len(horizons) for name in ["stay", *predictors]}
+    preds = {name: predictions(p, samples, horizons) for name, p in predictors.items()}
+    for i, s in enumerate(samples):
+        spread = _spread(s.window)
+        last = s.window[-1]
+        for j in range(len(horizons)):
+            if not s.mask[j]:
+                continue
+            true = s.futures[j]
+            sums["stay"][j] += float(((last - true) ** 2).sum()) / spread
+            for name in predictors:
+                sums[name][j] += float(((preds[name][i][j] - true) ** 2).sum()) / spread
+    return sums
+
+
+def relative_report(errors: Mapping[str, Sequence[float]], horizons: Sequence[int]
+                    ) -> dict[str, Any]:
+    """Ratios per horizon: every predictor vs ``stay``; ``tipl`` vs ``linear`` when both exist."""
+    report: dict[str, Any] = {"horizons": list(horizons), "vs_stay": {}, "tipl_vs_linear": None}
+    stay = errors["stay"]
+    for name, errs in errors.items():
+        if name != "stay":
+            report["vs_stay"][name] = [e / s if s > 0 else float("nan")
+                                       for e, s in zip(errs, stay, strict=True)]
+    if "tipl" in errors and "linear" in errors:
+        report["tipl_vs_linear"] = [t / lin if lin > 0 else float("nan")
+                                    for t, lin in zip(errors["tipl"], errors["linear"],
+                                                      strict=True)]
+    return report

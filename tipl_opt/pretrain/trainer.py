@@ -1,0 +1,196 @@
+"""Pretrain a TIPL predictor on a folder of learning paths."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from tipl_opt.errors import ConfigError
+from tipl_opt.paths.reader import LearningPath, PathDataset
+from tipl_opt.predictors.linear import LinearPredictor
+from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
+from tipl_opt.pretrain.metrics import horizon_errors, relative_report
+from tipl_opt.pretrain.state import load_state, save_state
+from tipl_opt.pretrain.windows import Batch, Sample, WindowSource, collate
+
+logger = logging.getLogger(__name__)
+
+RESUME_DIR = ".resume"
+
+
+class PretrainConfig(BaseModel):
+    """Everything ``tipl pretrain`` needs. Validated eagerly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: Path = Path("data")
+    out: Path = Path("predictor")
+    steps: int = Field(default=2000, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    val_fraction: float = Field(default=0.2, ge=0, lt=1)
+    eval_every: int = Field(default=200, ge=1)
+    max_val_windows: int = Field(default=512, ge=1)
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    resume: bool = True
+    library: str | None = None
+    algorithm: str | None = None
+    env_id: str | None = None
+    model: TIPLConfig = Field(default_factory=TIPLConfig)
+
+
+@dataclass
+class Progress:
+    step: int
+    total: int
+    train_loss: float
+    val_loss: float | None
+    best_val_loss: float
+
+
+@dataclass
+class PretrainResult:
+    predictor: TIPLPredictor
+    out: Path
+    report: dict[str, Any]
+    best_val_loss: float
+
+
+def split_runs(paths: list[LearningPath], val_fraction: float, seed: int
+               ) -> tuple[list[LearningPath], list[LearningPath]]:
+    """Hold out whole runs (never windows of a training run) for validation."""
+    order = list(range(len(paths)))
+    random.Random(seed).shuffle(order)
+    n_val = round(len(paths) * val_fraction) if len(paths) > 1 else 0
+    if val_fraction > 0 and len(paths) > 1:
+        n_val = min(max(n_val, 1), len(paths) - 1)
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return [paths[i] for i in train], [paths[i] for i in val]
+
+
+def masked_loss(pred: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Mean squared error over real groups and available horizons, in normalised coords."""
+    mask = batch.group_mask[:, :, None] & batch.horizon_mask[:, None, :]  # [B, G, H]
+    err = ((pred - batch.targets) ** 2).mean(dim=-1)
+    return (err * mask).sum() / mask.sum().clamp(min=1)
+
+
+def _lr_at(step: int, total: int, base: float) -> float:
+    warmup = max(1, min(100, total // 10))
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _val_loss(net: torch.nn.Module, samples: list[Sample], device: torch.device) -> float:
+    net.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(samples), 256):
+            batch = collate(samples[i : i + 256])
+            pred = net(batch.tokens.to(device), batch.times.to(device),
+                       batch.descriptors.to(device), batch.group_mask.to(device)).cpu()
+            total += float(masked_loss(pred, batch)) * len(batch.tokens)
+            count += len(batch.tokens)
+    net.train()
+    return total / max(count, 1)
+
+
+def _data_summary(paths: list[LearningPath]) -> dict[str, Any]:
+    groups = Counter(f"{lp.library}/{lp.algorithm}/{lp.env_id}" for lp in paths)
+    return {"runs": len(paths), "by_source": dict(sorted(groups.items())),
+            "snapshots": sum(lp.num_snapshots for lp in paths),
+            "params": sorted({lp.num_params for lp in paths})}
+
+
+def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | None = None
+             ) -> PretrainResult:
+    """Train a TIPL model on ``config.paths``; the best checkpoint (lowest validation loss on
+    held-out runs) is written to ``config.out``. Resumes from ``out/.resume`` if present."""
+    dataset = PathDataset(config.paths, library=config.library, algorithm=config.algorithm,
+                          env_id=config.env_id)
+    if len(dataset) == 0:
+        raise ConfigError(f"no learning paths under {config.paths} (with the given filters); "
+                          "collect some with `tipl collect`")
+    mcfg = config.model
+    train_paths, val_paths = split_runs(list(dataset), config.val_fraction, config.seed)
+    if not val_paths:
+        logger.warning("only one run: validating on the training run itself")
+        val_paths = train_paths
+    train_src = WindowSource(train_paths, mcfg.context, mcfg.horizons, mcfg.r, mcfg.per_layer)
+    val_src = WindowSource(val_paths, mcfg.context, mcfg.horizons, mcfg.r, mcfg.per_layer)
+    starts = val_src.starts()
+    stride = max(1, math.ceil(len(starts) / config.max_val_windows))
+    val_samples = [val_src.get(run, start) for run, start in starts[::stride]]
+
+    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available()
+                          else "cpu" if config.device == "auto" else config.device)
+    torch.manual_seed(config.seed)
+    predictor = TIPLPredictor(mcfg)
+    net = predictor.net.to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    step, best = 0, math.inf
+    resume_dir = config.out / RESUME_DIR
+    if config.resume and (resume_dir / "state.json").exists():
+        meta = load_state(resume_dir, net=net, optimizer=optimizer, generator=generator)
+        if meta.get("config") != config.model_dump(mode="json", exclude={"steps", "resume"}):
+            raise ConfigError(f"{resume_dir} was written with another configuration; delete it "
+                              "or use another --out")
+        step, best = int(meta["step"]), float(meta["best_val_loss"])
+        logger.info("resuming from step %d", step)
+    started = time.perf_counter()
+    train_loss = math.nan
+    net.train()
+    while step < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, config.steps, config.lr)
+        batch = collate([train_src.sample(generator) for _ in range(config.batch_size)])
+        pred = net(batch.tokens.to(device), batch.times.to(device),
+                   batch.descriptors.to(device), batch.group_mask.to(device))
+        loss = masked_loss(pred.cpu(), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        value = float(loss.detach())
+        train_loss = value if math.isnan(train_loss) else 0.9 * train_loss + 0.1 * value
+        val_loss = None
+        if step % config.eval_every == 0 or step == config.steps:
+            val_loss = _val_loss(net, val_samples, device)
+            if val_loss < best:
+                best = val_loss
+                predictor.save(config.out)
+            save_state(resume_dir, net=net, optimizer=optimizer, generator=generator,
+                       meta={"step": step, "best_val_loss": best,
+                             "config": config.model_dump(mode="json",
+                                                         exclude={"steps", "resume"})})
+        if on_progress:
+            on_progress(Progress(step, config.steps, train_loss, val_loss, best))
+    best_predictor = TIPLPredictor.load(config.out, device="cpu")
+    errors = horizon_errors({"tipl": best_predictor, "linear": LinearPredictor(mcfg.context)},
+                            val_samples, mcfg.horizons)
+    report = relative_report(errors, mcfg.horizons)
+    best_predictor.save(config.out, training={
+        "data": _data_summary(list(dataset)), "train_runs": [lp.name for lp in train_paths],
+        "val_runs": [lp.name for lp in val_paths], "steps": config.steps,
+        "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+        "wall_time_s": round(time.perf_counter() - started, 1)},
+        validation={"loss": best, "windows": len(val_samples), **report})
+    return PretrainResult(best_predictor, config.out, report, best)
