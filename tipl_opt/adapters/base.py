@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from tipl_opt.paths.spec import Snapshot
@@ -74,4 +75,13 @@ class Adapter(Protocol):
         target networks. Returns the hyperparameters actually used (JSON-serialisable), which
         go into the learning path's metadata.
         """
+        ...
+
+    def evaluate_weights(self, spec: TrainSpec, params: Mapping[str, torch.Tensor],
+                         episodes: int) -> tuple[float, float]:
+        """Build a fresh agent as ``spec`` describes (``spec.hyperparams`` may be empty), load
+        ``params`` (named as in this adapter's snapshots; all of them must be given) into it,
+        and return the (mean, std) return over ``episodes`` deterministic evaluation episodes
+        seeded like :func:`tipl_opt.adapters.evaluate`. Raise
+        :class:`~tipl_opt.errors.ConfigError` when a name or shape does not match the agent."""
         ...

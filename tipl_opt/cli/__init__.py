@@ -8,8 +8,10 @@ import typer
 
 from tipl_opt import __version__
 from tipl_opt.cli import collect as _collect
+from tipl_opt.cli import infer as _infer
 from tipl_opt.cli import paths as _paths
 from tipl_opt.cli import plugins as _plugins
+from tipl_opt.cli import pretrain as _pretrain
 from tipl_opt.cli.console import console, setup_logging
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ def _root(
 
 
 app.command("collect")(_collect.collect_command)
+app.command("pretrain")(_pretrain.pretrain_command)
+app.command("infer")(_infer.infer_command)
 app.command("plugins")(_plugins.plugins_command)
 app.add_typer(_paths.app, name="paths")
 

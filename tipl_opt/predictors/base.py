@@ -27,8 +27,15 @@ class Predictor(Protocol):
     last snapshot.
     """
 
-    name: str
-    context: int
+    @property
+    def name(self) -> str:
+        """Registered name (``"linear"``, ``"tipl"``...)."""
+        ...
+
+    @property
+    def context(self) -> int:
+        """K, the number of snapshots a window must hold."""
+        ...
 
     def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
                 specs: Sequence[ParamSpec], horizon: int) -> torch.Tensor: ...

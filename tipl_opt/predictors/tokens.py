@@ -72,7 +72,7 @@ class WindowTokens:
         return out
 
     def encode_target(self, future: torch.Tensor) -> torch.Tensor:
-        """The change of normalised coordinates that moves ``last`` towards ``future`` [P]: [G, r]."""
+        """Normalised coordinate change from ``last`` towards ``future`` [P]: [G, r]."""
         g_count, _, r = self.tokens.shape
         target = torch.zeros(g_count, r, dtype=torch.float32, device=self.last.device)
         for g, (sl, basis) in enumerate(zip(self.slices, self.bases, strict=True)):

@@ -121,6 +121,9 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
              ) -> PretrainResult:
     """Train a TIPL model on ``config.paths``; the best checkpoint (lowest validation loss on
     held-out runs) is written to ``config.out``. Resumes from ``out/.resume`` if present."""
+    if not config.paths.is_dir():
+        raise ConfigError(f"no folder {config.paths}: pass --paths DIR with learning paths "
+                          "written by `tipl collect`")
     dataset = PathDataset(config.paths, library=config.library, algorithm=config.algorithm,
                           env_id=config.env_id)
     if len(dataset) == 0:
