@@ -47,3 +47,10 @@ def tipl_on_snapshot(run: str, snapshot: Any) -> None:
 def tipl_on_run_end(run: str, path: str, info: dict[str, Any]) -> None:
     """Observe a finished collection run: ``path`` is the learning-path file just written;
     ``info`` holds the number of snapshots, parameters and the wall time in seconds."""
+
+
+@hookspec
+def tipl_on_jump(report: Any) -> None:
+    """Observe one attempted weight jump: ``report`` is a :class:`tipl_opt.jumps.JumpReport`
+    (step, horizon, fraction applied, relative size, guard value, accepted, prediction time).
+    Called by :class:`tipl_opt.optimizer.TIPLOptimizer` right after the attempt."""

@@ -28,3 +28,8 @@ def tipl_on_snapshot(run: str, snapshot: Any) -> None:
 @hookimpl
 def tipl_on_run_end(run: str, path: str, info: dict[str, Any]) -> None:
     logger.info("%s: wrote %s (%s)", run, path, info)
+
+
+@hookimpl
+def tipl_on_jump(report: Any) -> None:
+    logger.debug("jump: %s", report)
