@@ -1,0 +1,304 @@
+"""TIPLOptimizer: cadence traced by hand, guards, NaN safety, state round trip, torch interop."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from tipl_opt.errors import ConfigError, TiplError
+from tipl_opt.guard import ActionDistanceGuard, KLGuard, LossGuard
+from tipl_opt.history import WeightHistory
+from tipl_opt.hookspecs import hookimpl
+from tipl_opt.jumps import JumpConfig
+from tipl_opt.optimizer import TIPLOptimizer
+from tipl_opt.paths import ParamSpec
+from tipl_opt.plugins import get_plugin_manager
+
+
+class ShiftPredictor:
+    """Predicts "last snapshot + shift" and records the windows it saw."""
+
+    name = "shift"
+
+    def __init__(self, context: int, shift: float = 1.0) -> None:
+        self.context, self.shift = context, shift
+        self.calls: list[tuple[list[float], int]] = []
+
+    def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
+                specs: Sequence[ParamSpec], horizon: int) -> torch.Tensor:
+        assert steps is not None
+        self.calls.append((steps.tolist(), horizon))
+        return window[-1] + self.shift
+
+
+def sgd_zero_lr(param: torch.Tensor) -> torch.optim.Optimizer:
+    return torch.optim.SGD([param], lr=0.0)
+
+
+def run_steps(opt: TIPLOptimizer, param: torch.Tensor, n: int) -> None:
+    for _ in range(n):
+        opt.zero_grad()
+        (param * 0).sum().backward()
+        opt.step()
+
+
+def test_snapshot_and_jump_cadence_traced_by_hand() -> None:
+    param = nn.Parameter(torch.zeros(3))
+    predictor = ShiftPredictor(context=3)
+    opt = TIPLOptimizer([param], predictor, base=sgd_zero_lr(param),
+                        config={"snapshot_every": 2})
+    # snapshots at steps 1, 3, 5 -> full -> jump at 5 (+1); restart: 5, 7, 9 -> jump at 9 (+1)
+    run_steps(opt, param, 4)
+    assert predictor.calls == [] and opt.counters["snapshots"] == 2
+    run_steps(opt, param, 1)
+    assert predictor.calls == [([1.0, 3.0, 5.0], 1)]
+    assert param.tolist() == [1.0, 1.0, 1.0]
+    run_steps(opt, param, 4)
+    assert predictor.calls[1] == ([5.0, 7.0, 9.0], 1)
+    assert param.tolist() == [2.0, 2.0, 2.0]
+    assert opt.counters == {"snapshots": 7, "jumps_tried": 2, "jumps_accepted": 2,
+                            "jumps_shortened": 0, "jumps_rejected": 0}
+    assert opt.last_report is not None and opt.last_report.step == 9
+    assert opt.last_report.relative_size == pytest.approx(math.sqrt(3) / math.sqrt(3))
+
+
+def test_warmup_delays_the_first_jump() -> None:
+    param = nn.Parameter(torch.zeros(2))
+    predictor = ShiftPredictor(context=2)
+    opt = TIPLOptimizer([param], predictor, base=sgd_zero_lr(param),
+                        config={"snapshot_every": 1, "warmup_steps": 5})
+    run_steps(opt, param, 4)
+    assert predictor.calls == []
+    run_steps(opt, param, 1)
+    assert [c[0] for c in predictor.calls] == [[4.0, 5.0]]
+
+
+def test_manual_mode_jumps_only_at_safe_points() -> None:
+    param = nn.Parameter(torch.zeros(2))
+    predictor = ShiftPredictor(context=2)
+    opt = TIPLOptimizer([param], predictor, base=sgd_zero_lr(param),
+                        config={"mode": "manual", "snapshot_every": 1})
+    assert opt.maybe_jump() is None  # first snapshot, at step 0
+    run_steps(opt, param, 10)
+    assert predictor.calls == []  # step() never jumps in manual mode
+    report = opt.maybe_jump()
+    assert report is not None and report.accepted and predictor.calls[0][0] == [0.0, 10.0]
+    auto = TIPLOptimizer([param], predictor, base=sgd_zero_lr(param))
+    with pytest.raises(TiplError, match="mode='manual'"):
+        auto.maybe_jump()
+
+
+def test_non_finite_prediction_keeps_the_exact_weights() -> None:
+    param = nn.Parameter(torch.randn(5))
+    opt = TIPLOptimizer([param], ShiftPredictor(2, shift=float("nan")), base=sgd_zero_lr(param),
+                        config={"snapshot_every": 1})
+    run_steps(opt, param, 1)
+    before = param.detach().clone()
+    run_steps(opt, param, 1)
+    assert torch.equal(param.detach(), before)
+    assert opt.counters["jumps_rejected"] == 1
+    assert opt.last_report is not None and opt.last_report.reason == "non-finite prediction"
+
+
+class DistanceGuard:
+    """Measures how far the parameter moved from its reference."""
+
+    name = "distance"
+
+    def __init__(self, param: torch.Tensor, limit: float) -> None:
+        self.param, self.limit = param, limit
+        self.ref = torch.zeros(0)
+
+    def reference(self) -> None:
+        self.ref = self.param.detach().clone()
+
+    def measure(self) -> float:
+        return float((self.param.detach() - self.ref).abs().max())
+
+
+def test_guard_backtracks_the_jump_length() -> None:
+    param = nn.Parameter(torch.zeros(1))
+    opt = TIPLOptimizer([param], ShiftPredictor(2, shift=8.0), base=sgd_zero_lr(param),
+                        config={"snapshot_every": 1}, guard=DistanceGuard(param, limit=2.5))
+    run_steps(opt, param, 2)
+    report = opt.last_report
+    assert report is not None and report.accepted and report.shortened
+    assert report.fraction == 0.25 and param.item() == 2.0  # 8 -> 4 -> 2 fits
+    assert opt.counters["jumps_shortened"] == 1
+
+
+def test_guard_that_never_fits_skips_the_jump_exactly() -> None:
+    param = nn.Parameter(torch.full((3,), 0.1))
+    opt = TIPLOptimizer([param], ShiftPredictor(2, shift=8.0), base=sgd_zero_lr(param),
+                        config={"snapshot_every": 1, "max_backtracks": 2},
+                        guard=DistanceGuard(param, limit=0.5))
+    run_steps(opt, param, 2)
+    assert torch.equal(param.detach(), torch.full((3,), 0.1))
+    report = opt.last_report
+    assert report is not None and not report.accepted and report.fraction == 0.0
+    assert "distance 2 > limit 0.5" in report.reason
+
+
+def test_kl_and_action_guards_measure_behaviour_change() -> None:
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    obs = torch.randn(64, 3)
+    kl = KLGuard(lambda o: torch.distributions.Categorical(logits=net(o)), obs)
+    act = ActionDistanceGuard(lambda o: torch.tanh(net(o)), obs)
+    for guard in (kl, act):
+        guard.reference()
+        assert guard.measure() == 0.0
+    with torch.no_grad():
+        net.weight[0].add_(1.0)  # changes the logits' difference, not just their level
+    assert kl.measure() > 0.01 and act.measure() > 0.1
+
+
+def test_lr_scheduler_and_direct_lr_writes_reach_the_base() -> None:
+    net = nn.Linear(2, 1)
+    opt = TIPLOptimizer(net, "linear", lr=0.1)
+    assert isinstance(opt, torch.optim.Optimizer)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    sched.step()
+    assert opt.base.param_groups[0]["lr"] == pytest.approx(0.05)
+    opt.param_groups[0]["lr"] = 0.01
+    assert opt.base.param_groups[0]["lr"] == 0.01
+    assert opt.state is opt.base.state
+
+
+def test_step_hooks_fire() -> None:
+    net = nn.Linear(2, 1)
+    opt = TIPLOptimizer(net, "linear")
+    seen: list[str] = []
+    opt.register_step_pre_hook(lambda *a: seen.append("pre"))
+    opt.register_step_post_hook(lambda *a: seen.append("post"))
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    assert seen == ["pre", "post"]
+
+
+def train(net: nn.Module, opt: torch.optim.Optimizer, steps: int, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x = torch.randn(32, 4, generator=g)
+        loss = ((net(x) - x.sum(dim=1, keepdim=True)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def make(seed: int = 0) -> tuple[nn.Module, TIPLOptimizer]:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    return net, TIPLOptimizer(net, "linear", config={"snapshot_every": 3}, lr=1e-2)
+
+
+def test_resume_from_state_dict_is_bit_identical() -> None:
+    net_a, opt_a = make()
+    train(net_a, opt_a, 20, seed=1)
+    saved_net = {k: v.clone() for k, v in net_a.state_dict().items()}
+    saved_opt = copy.deepcopy(opt_a.state_dict())  # as torch.save would freeze it
+    train(net_a, opt_a, 40, seed=2)
+
+    net_b, opt_b = make(seed=123)  # different init: everything must come from the state
+    net_b.load_state_dict(saved_net)
+    opt_b.load_state_dict(saved_opt)
+    assert opt_b.base.state is opt_b.state and opt_b.base.param_groups is opt_b.param_groups
+    train(net_b, opt_b, 40, seed=2)
+    for a, b in zip(net_a.parameters(), net_b.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert opt_a.counters == opt_b.counters and opt_a.counters["jumps_accepted"] >= 2
+    assert opt_a.steps == opt_b.steps == 60
+
+
+def test_reset_moments_clears_the_base_state() -> None:
+    param = nn.Parameter(torch.zeros(2))
+    opt = TIPLOptimizer([param], ShiftPredictor(2), config={"snapshot_every": 1,
+                                                            "reset_moments": True})
+    param.grad = torch.ones(2)
+    opt.step()
+    assert len(opt.base.state) == 1
+    param.grad = torch.ones(2)
+    opt.step()  # jumps
+    assert len(opt.base.state) == 0
+
+
+def test_jump_reports_reach_the_hook() -> None:
+    reports: list[Any] = []
+
+    class Recorder:
+        @hookimpl
+        def tipl_on_jump(self, report: Any) -> None:
+            reports.append(report)
+
+    pm = get_plugin_manager()
+    recorder = Recorder()
+    pm.register(recorder)
+    try:
+        param = nn.Parameter(torch.zeros(2))
+        opt = TIPLOptimizer([param], ShiftPredictor(2), base=sgd_zero_lr(param),
+                            config={"snapshot_every": 1})
+        run_steps(opt, param, 4)
+    finally:
+        pm.unregister(recorder)
+    assert [r.step for r in reports] == [2, 3, 4]
+
+
+def test_shrinking_horizon_schedule() -> None:
+    param = nn.Parameter(torch.zeros(2))
+    opt = TIPLOptimizer([param], ShiftPredictor(2), base=sgd_zero_lr(param),
+                        config={"horizon": 8, "schedule": "shrinking", "total_steps": 100})
+    assert opt.current_horizon() == 8
+    opt.steps = 50
+    assert opt.current_horizon() == 4
+    opt.steps = 1000
+    assert opt.current_horizon() == 1
+
+
+def test_bad_configuration_is_refused_eagerly() -> None:
+    with pytest.raises(ValueError, match="needs total_steps"):
+        JumpConfig(schedule="shrinking")
+    with pytest.raises(ValueError, match="snapshot_every"):
+        JumpConfig(snapshot_every=0)
+    net = nn.Linear(2, 2)
+    with pytest.raises(ConfigError, match="not both"):
+        TIPLOptimizer(net, "linear", base=torch.optim.SGD(net.parameters(), lr=1), lr=0.1)
+    with pytest.raises(ConfigError, match="shorter than the predictor"):
+        TIPLOptimizer(net, "linear", config={"context": 3})
+
+
+def test_history_is_bounded_and_round_trips() -> None:
+    history = WeightHistory(3, 2)
+    for i in range(5):
+        history.push(torch.full((2,), float(i)), i * 10)
+    window, steps = history.window()
+    assert window[:, 0].tolist() == [2.0, 3.0, 4.0] and steps.tolist() == [20.0, 30.0, 40.0]
+    assert history.buffer.shape == (3, 2)
+    other = WeightHistory(3, 2)
+    other.load_state_dict(history.state_dict())
+    assert torch.equal(other.window()[0], window) and other.count == 5
+
+
+def test_loss_guard_for_a_plain_supervised_loop() -> None:
+    torch.manual_seed(0)
+    net = nn.Linear(3, 1)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+
+    def closure() -> torch.Tensor:
+        return ((net(x) - y) ** 2).mean()
+
+    opt = TIPLOptimizer(net, ShiftPredictor(2, shift=5.0), guard=LossGuard(closure, 0.05),
+                        config={"snapshot_every": 1}, lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        closure().backward()
+        opt.step()
+    assert opt.counters["jumps_rejected"] == 2  # +5 on every weight only makes the loss worse
