@@ -13,6 +13,10 @@ from tipl_opt.errors import (
     PluginNotFoundError,
     TiplError,
 )
+from tipl_opt.guard import ActionDistanceGuard, JumpGuard, KLGuard, LossGuard
+from tipl_opt.history import WeightHistory
+from tipl_opt.jumps import JumpConfig, JumpReport
+from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.paths import (
     LearningPath,
     ParamSpec,
@@ -31,10 +35,16 @@ from tipl_opt.predictors import (
 )
 
 __all__ = [
+    "ActionDistanceGuard",
     "ConfigError",
     "IncompatibleEnvError",
+    "JumpConfig",
+    "JumpGuard",
+    "JumpReport",
+    "KLGuard",
     "LearningPath",
     "LinearPredictor",
+    "LossGuard",
     "ParamSpec",
     "PathDataset",
     "PathFormatError",
@@ -43,9 +53,11 @@ __all__ = [
     "Predictor",
     "Snapshot",
     "TIPLConfig",
+    "TIPLOptimizer",
     "TIPLPredictor",
     "TaggedParam",
     "TiplError",
+    "WeightHistory",
     "__version__",
     "get_plugin_manager",
     "load_predictor",

@@ -1,6 +1,6 @@
 """What an RL-library adapter plugin provides, and helpers adapters share."""
 
-from tipl_opt.adapters.base import Adapter, ProgressSink, SnapshotSink, TrainSpec
+from tipl_opt.adapters.base import Adapter, ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import (
     SnapshotClock,
     check_env_id,
@@ -14,6 +14,7 @@ __all__ = [
     "ProgressSink",
     "SnapshotClock",
     "SnapshotSink",
+    "TIPLSetup",
     "TrainSpec",
     "check_env_id",
     "evaluate",

@@ -38,6 +38,29 @@ class TrainSpec(BaseModel):
     """Extra keyword arguments for the library's algorithm (``{"learning_rate": 1e-3}``)."""
 
 
+class TIPLSetup(BaseModel):
+    """How an adapter attaches :class:`~tipl_opt.optimizer.TIPLOptimizer` to the agent it trains.
+
+    The adapter wraps the optimizer(s) the library built (keeping the library's own defaults as
+    the base), picks the jump mode (manual at rollout boundaries for on-policy algorithms, auto
+    for off-policy ones) and feeds the guard with recent observations.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    predictor: str = "default"
+    """A registered name (``linear``), ``default``, or a checkpoint folder."""
+    jump: dict[str, Any] = Field(default_factory=dict)
+    """:class:`~tipl_opt.jumps.JumpConfig` fields; the adapter fills ``mode`` (and may pick
+    ``snapshot_every`` so snapshots fall on its safe points) unless given here."""
+    guard: bool = True
+    """Guard jumps with the policy's behaviour change (KL or action distance)."""
+    guard_limit: float | None = None
+    """Trust region of the guard; ``None``: the adapter's default for the algorithm."""
+    targets: Literal["actor", "critic", "both"] = "both"
+    """Which optimizers get TIPL when the algorithm has several (SAC, TD3)."""
+
+
 SnapshotSink = Callable[[Snapshot], None]
 """Receives each snapshot as soon as it is taken (weights are copied by the sink)."""
 
@@ -67,9 +90,12 @@ class Adapter(Protocol):
         action space the algorithm cannot handle, bad hyperparameter). Cheap: builds no agent."""
         ...
 
-    def collect(self, spec: TrainSpec, on_snapshot: SnapshotSink,
-                on_progress: ProgressSink) -> dict[str, Any]:
+    def collect(self, spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: ProgressSink,
+                tipl: TIPLSetup | None = None) -> dict[str, Any]:
         """Train with the library's own algorithm and hand every snapshot to ``on_snapshot``.
+
+        With ``tipl`` given, the agent's optimizer(s) are wrapped in a TIPLOptimizer as it
+        describes, and each jump reaches the ``tipl_on_jump`` hook.
 
         Snapshots hold the parameters the optimizer(s) own, tagged with their role, never
         target networks. Returns the hyperparameters actually used (JSON-serialisable), which
