@@ -22,8 +22,13 @@ class ToyAdapter:
     def check(self, spec: TrainSpec) -> None:
         pass
 
-    def collect(self, spec: TrainSpec, on_snapshot: Any, on_progress: Any) -> dict[str, Any]:
+    def collect(self, spec: TrainSpec, on_snapshot: Any, on_progress: Any,
+                tipl: Any = None) -> dict[str, Any]:
         return {}
+
+    def evaluate_weights(self, spec: TrainSpec, params: Any, episodes: int
+                         ) -> tuple[float, float]:
+        return 0.0, 0.0
 
 
 class ToyPlugin:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tipl_opt.adapters.base import TrainSpec
+from tipl_opt.adapters.base import TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import check_env_id
 from tipl_opt.collect.config import CollectConfig
 from tipl_opt.collect.executor import Emit, Executor, make_executor
 from tipl_opt.errors import ConfigError, PathFormatError
+from tipl_opt.hookspecs import hookimpl
 from tipl_opt.paths.format import SUFFIX, read_header
 from tipl_opt.paths.spec import Snapshot
 from tipl_opt.paths.writer import PathWriter, StorageDtype
@@ -33,17 +34,23 @@ class RunTask:
     spec: TrainSpec
     path: Path
     dtype: StorageDtype
+    tipl: TIPLSetup | None = None
+    """Attach TIPLOptimizer as described (``None``: the library's own optimizer)."""
+    write_path: bool = True
+    """Write the learning-path file (``False``: only the curve comes back)."""
 
 
 @dataclass(frozen=True)
 class RunEvent:
-    """Progress of one run, sent from the worker: ``kind`` is start, progress or snapshot."""
+    """Progress of one run, sent from the worker: ``kind`` is start, progress, snapshot or
+    jump (then ``accepted`` says whether the jump was taken)."""
 
     run: str
     kind: str
     env_steps: int
     total_steps: int
     last_return: float = math.nan
+    accepted: bool = False
 
 
 @dataclass
@@ -56,6 +63,11 @@ class RunResult:
     last_return: float
     wall_time_s: float
     skipped: bool = False
+    curve: list[tuple[int, float, float]] = field(default_factory=list)
+    """(env steps, mean return, std return) at every snapshot."""
+    jumps: dict[str, int] = field(default_factory=dict)
+    """Jump counters summed over the run's TIPL optimizers (empty without TIPL)."""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,10 +146,26 @@ def plan(config: CollectConfig) -> tuple[list[RunTask], list[RunResult]]:
     return todo, done
 
 
+class _JumpForwarder:
+    """Plugin registered in the worker while a run trains: counts and forwards jumps."""
+
+    def __init__(self, on_jump: Callable[[Any], None]) -> None:
+        self.on_jump = on_jump
+        self.counts = {"jumps_tried": 0, "jumps_accepted": 0, "jumps_shortened": 0,
+                       "jumps_rejected": 0}
+
+    @hookimpl
+    def tipl_on_jump(self, report: Any) -> None:
+        self.counts["jumps_tried"] += 1
+        self.counts["jumps_accepted" if report.accepted else "jumps_rejected"] += 1
+        self.counts["jumps_shortened"] += int(report.shortened)
+        self.on_jump(report)
+
+
 def run_one(task: RunTask, emit: Emit) -> RunResult:
     """Train one run and write its learning path atomically (runs inside a worker)."""
     adapter = get_adapter(task.lib)
-    hook = get_plugin_manager().hook
+    pm = get_plugin_manager()
     meta = {
         "library": task.lib,
         "library_version": adapter.library_version(),
@@ -149,32 +177,47 @@ def run_one(task: RunTask, emit: Emit) -> RunResult:
         "network": {"hidden_sizes": list(task.spec.hidden_sizes),
                     "activation": task.spec.activation},
         "evaluation": {"episodes": task.spec.eval_episodes, "deterministic": True},
+        "tipl": task.tipl.model_dump(mode="json") if task.tipl else None,
     }
     writer = PathWriter(task.path, meta, dtype=task.dtype)
     total = task.spec.total_steps
+    curve: list[tuple[int, float, float]] = []
+    env_steps_now, num_params = [0], [0]
     started = time.perf_counter()
     emit(RunEvent(task.name, "start", 0, total))
 
     def on_snapshot(snapshot: Snapshot) -> None:
-        writer.add(snapshot)
-        hook.tipl_on_snapshot(run=task.name, snapshot=snapshot)
+        if task.write_path:
+            writer.add(snapshot)
+        curve.append((snapshot.env_steps, snapshot.return_mean, snapshot.return_std))
+        num_params[0] = sum(p.tensor.numel() for p in snapshot.params)
+        env_steps_now[0] = snapshot.env_steps
+        pm.hook.tipl_on_snapshot(run=task.name, snapshot=snapshot)
         emit(RunEvent(task.name, "snapshot", snapshot.env_steps, total, snapshot.return_mean))
 
     def on_progress(env_steps: int) -> None:
+        env_steps_now[0] = env_steps
         emit(RunEvent(task.name, "progress", env_steps, total))
 
-    hyperparameters = adapter.collect(task.spec, on_snapshot, on_progress)
-    path = writer.finish(hyperparameters=hyperparameters)
+    forwarder = _JumpForwarder(lambda report: emit(RunEvent(
+        task.name, "jump", env_steps_now[0], total, accepted=bool(report.accepted))))
+    pm.register(forwarder)
+    try:
+        extra = {"tipl": task.tipl} if task.tipl is not None else {}
+        hyperparameters = adapter.collect(task.spec, on_snapshot, on_progress, **extra)
+    finally:
+        pm.unregister(forwarder)
     wall = time.perf_counter() - started
-    info = {"snapshots": len(writer), "params": sum(s.numel for s in writer.specs or []),
-            "wall_time_s": round(wall, 3)}
-    hook.tipl_on_run_end(run=task.name, path=str(path), info=info)
-    from tipl_opt.paths.reader import LearningPath
-
-    lp = LearningPath(path)
-    returns = lp.return_mean
-    return RunResult(task.name, path, lp.num_snapshots, lp.num_params, float(returns[0]),
-                     float(returns[-1]), wall)
+    path = task.path
+    if task.write_path:
+        path = writer.finish(hyperparameters=hyperparameters,
+                             jumps=forwarder.counts if task.tipl else None)
+        info = {"snapshots": len(writer), "params": num_params[0], "wall_time_s": round(wall, 3)}
+        pm.hook.tipl_on_run_end(run=task.name, path=str(path), info=info)
+    return RunResult(task.name, path, len(curve), num_params[0], curve[0][1] if curve else math.nan,
+                     curve[-1][1] if curve else math.nan, wall, curve=curve,
+                     jumps=forwarder.counts if task.tipl else {},
+                     hyperparameters=hyperparameters)
 
 
 def collect(config: CollectConfig, on_event: Callable[[Any], None] | None = None,
