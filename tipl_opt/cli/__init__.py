@@ -12,6 +12,7 @@ from tipl_opt.cli import infer as _infer
 from tipl_opt.cli import paths as _paths
 from tipl_opt.cli import plugins as _plugins
 from tipl_opt.cli import pretrain as _pretrain
+from tipl_opt.cli import train as _train
 from tipl_opt.cli.console import console, setup_logging
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ def _root(
     setup_logging(verbose)
 
 
+app.command("train")(_train.train_command)
 app.command("collect")(_collect.collect_command)
 app.command("pretrain")(_pretrain.pretrain_command)
 app.command("infer")(_infer.infer_command)

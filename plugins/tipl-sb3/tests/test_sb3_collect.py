@@ -28,13 +28,13 @@ from typing import Any
 
 import pytest
 import torch
-from tipl_sb3 import SB3Adapter
-from tipl_sb3.build import build_model
-from tipl_sb3.params import owned_optimizers, tagged_parameters
 
 from tipl_opt.adapters import Adapter, TIPLSetup, TrainSpec
 from tipl_opt.errors import ConfigError, IncompatibleEnvError
 from tipl_opt.paths import LearningPath, PathWriter, Snapshot, flatten, unflatten
+from tipl_sb3 import SB3Adapter
+from tipl_sb3.build import build_model
+from tipl_sb3.params import owned_optimizers, tagged_parameters
 
 torch.set_num_threads(1)
 

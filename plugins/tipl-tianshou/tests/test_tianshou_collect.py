@@ -14,14 +14,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from tipl_tianshou.adapter import TianshouAdapter
-from tipl_tianshou.agents import build_agent, optimized_parameters
-from tipl_tianshou.hyperparams import plan_budget, resolve
 
 from tipl_opt.adapters import SnapshotClock, TrainSpec
 from tipl_opt.errors import ConfigError, IncompatibleEnvError
 from tipl_opt.paths import LearningPath, PathWriter, Snapshot, flatten
 from tipl_opt.plugins import get_adapter
+from tipl_tianshou.adapter import TianshouAdapter
+from tipl_tianshou.agents import build_agent, optimized_parameters
+from tipl_tianshou.hyperparams import plan_budget, resolve
 
 torch.set_num_threads(1)
 

@@ -1,0 +1,178 @@
+"""``tipl train``: train an agent with TIPL (or without), optionally side by side with its base."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from tipl_opt.cli.collect import _hidden
+from tipl_opt.cli.console import console, fail
+from tipl_opt.collect import RunEvent, RunResult
+from tipl_opt.curves import plot_curves
+from tipl_opt.errors import TiplError
+from tipl_opt.train import BASE, TrainConfig, TrainSummary, run_training
+
+
+class _Live:
+    """One progress line per running run: env steps, last return, jumps accepted/tried."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+        self.jumps: dict[str, list[int]] = {}
+
+    def on_event(self, event: Any) -> None:
+        if not isinstance(event, RunEvent):
+            return
+        if event.run not in self.tasks:
+            self.tasks[event.run] = self.progress.add_task(event.run, total=event.total_steps,
+                                                           info="")
+            self.jumps[event.run] = [0, 0]
+        task = self.tasks[event.run]
+        self.progress.update(task, completed=min(event.env_steps, event.total_steps))
+        jumps = self.jumps[event.run]
+        if event.kind == "jump":
+            jumps[0] += int(event.accepted)
+            jumps[1] += 1
+        if event.kind in ("snapshot", "jump"):
+            ret = "" if math.isnan(event.last_return) else f"return {event.last_return:.1f}"
+            if event.kind == "jump":
+                ret = self.progress.tasks[task].fields.get("info", "").split("  ")[0]
+            extra = f"  jumps {jumps[0]}/{jumps[1]}" if jumps[1] else ""
+            self.progress.update(task, info=f"{ret}{extra}")
+
+    def on_result(self, result: RunResult) -> None:
+        task = self.tasks.get(result.name)
+        if task is not None:
+            self.progress.update(task, completed=self.progress.tasks[task].total)
+
+
+def _ci(values: tuple[float, float, float], fmt: str = "{:,.0f}") -> str:
+    med, lo, hi = values
+    if math.isnan(med):
+        return "-"
+
+    def f(x: float) -> str:
+        return "never" if math.isinf(x) else fmt.format(x)
+
+    if lo == hi == med:
+        return f(med)
+    return f"{f(med)} [{f(lo)} to {f(hi)}]"
+
+
+def summary_table(summary: TrainSummary) -> Table:
+    cfg = summary.config
+    thr = next(iter(summary.variants.values())).threshold
+    table = Table(title=f"{cfg.lib} {cfg.algo} on {cfg.env}, {cfg.steps:,} steps, "
+                        f"{cfg.seeds} seed(s): medians [95% bootstrap CI]")
+    table.add_column("variant")
+    table.add_column(f"env steps to {thr:g}" if thr is not None else "env steps to threshold",
+                     justify="right")
+    table.add_column("solved", justify="right")
+    table.add_column("final return", justify="right")
+    table.add_column("mean return (AUC)", justify="right")
+    table.add_column("jumps ok/tried", justify="right")
+    table.add_column("wall s", justify="right")
+    for v in summary.variants.values():
+        if not v.runs:
+            continue
+        reached = sum(math.isfinite(v.value(r, "steps_to_threshold")) for r in v.runs)
+        jumps = v.jumps()
+        table.add_row(v.name, _ci(v.metric("steps_to_threshold")), f"{reached}/{len(v.runs)}",
+                      _ci(v.metric("final_return"), "{:.1f}"), _ci(v.metric("auc"), "{:.1f}"),
+                      f"{jumps.get('jumps_accepted', 0)}/{jumps.get('jumps_tried', 0)}"
+                      if jumps else "-", f"{v.metric('wall_time')[0]:.0f}")
+    return table
+
+
+def ratio_line(summary: TrainSummary) -> str | None:
+    base = summary.variants.get(BASE)
+    others = [v for k, v in summary.variants.items() if k != BASE]
+    if base is None or not others or not base.runs or not others[0].runs:
+        return None
+    b = base.metric("steps_to_threshold")[0]
+    t = others[0].metric("steps_to_threshold")[0]
+    auc_b, auc_t = base.metric("auc")[0], others[0].metric("auc")[0]
+    parts = [f"mean return over training: {others[0].name} {auc_t:.1f} vs base {auc_b:.1f}"]
+    if math.isfinite(b) and math.isfinite(t) and b > 0:
+        parts.insert(0, f"env steps to threshold, {others[0].name} / base = {t / b:.2f}")
+    return "; ".join(parts)
+
+
+def train_command(
+    lib: Annotated[str, typer.Option(help="RL library adapter: sb3 or tianshou.")] = "sb3",
+    algo: Annotated[str, typer.Option(help="Algorithm: ppo, a2c, dqn, sac, td3.")] = "ppo",
+    env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "CartPole-v1",
+    steps: Annotated[int, typer.Option(help="Training env steps per run.")] = 50_000,
+    predictor: Annotated[str, typer.Option(
+        help="default, linear, a checkpoint folder, or none (base optimizer only).")]
+    = "default",
+    compare: Annotated[bool, typer.Option(
+        "--compare", help="Also train the base optimizer on the same seeds.")] = False,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    seeds: Annotated[int, typer.Option(help="Number of seeds.")] = 1,
+    every: Annotated[int | None, typer.Option(help="Env steps between evaluations.")] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 5,
+    hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 64,64.")] = None,
+    workers: Annotated[int, typer.Option(help="Runs in parallel processes.")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder for results.json, curves.png, paths/.")]
+    = Path("runs"),
+    save_paths: Annotated[bool, typer.Option(
+        "--save-paths", help="Also write each run's learning path (collect format).")] = False,
+    no_guard: Annotated[bool, typer.Option("--no-guard", help="Accept jumps unguarded.")]
+    = False,
+) -> None:
+    """Train with TIPL (or without: --predictor none); --compare adds the base optimizer on the
+    same seeds and prints a side-by-side table and a learning-curve plot.
+
+    Example: tipl train --env InvertedPendulum-v5 --compare --seeds 3
+    """
+    options: dict[str, Any] = {
+        "lib": lib, "algo": algo, "env": env, "steps": steps, "predictor": predictor,
+        "compare": compare, "seed": seed, "seeds": seeds, "every": every,
+        "eval_episodes": eval_episodes, "workers": workers, "out": out,
+        "save_paths": save_paths, "guard": not no_guard}
+    if hidden:
+        options["hidden_sizes"] = _hidden(hidden)
+    try:
+        cfg = TrainConfig.model_validate(options)
+    except (ValueError, TiplError) as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+    live = _Live(progress)
+    try:
+        with progress:
+            summary = run_training(cfg, live.on_event, live.on_result)
+    except TiplError as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    console.print(summary_table(summary))
+    line = ratio_line(summary)
+    if line:
+        console.print(line)
+    thr = next(iter(summary.variants.values())).threshold
+    plot = plot_curves({k: [r.curve for r in v.runs] for k, v in summary.variants.items()},
+                       cfg.out / "curves.png", title=f"{cfg.lib} {cfg.algo} on {cfg.env}",
+                       threshold=thr)
+    console.print(f"Results: {cfg.out / 'results.json'}" + (f", plot: {plot}" if plot else ""))
+    for name, error in summary.failures.items():
+        fail(f"run {name} failed: {error.strip().splitlines()[-1]}")
+    if summary.interrupted:
+        fail("interrupted: finished runs are in results.json")
+        raise typer.Exit(130)
+    if summary.failures:
+        raise typer.Exit(1)

@@ -1,0 +1,205 @@
+"""Train agents with and without TIPL on the same seeds, and measure their learning curves."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tipl_opt.adapters.base import Activation, TIPLSetup, TrainSpec
+from tipl_opt.collect.executor import Executor, make_executor
+from tipl_opt.collect.runner import RunResult, RunTask, run_name, run_one
+from tipl_opt.curves import (
+    area_under_curve,
+    bootstrap_median,
+    final_return,
+    steps_to_threshold,
+    write_json,
+)
+from tipl_opt.errors import ConfigError
+from tipl_opt.paths.format import SUFFIX
+from tipl_opt.thresholds import threshold_for
+
+BASE = "base"
+
+
+class TrainConfig(BaseModel):
+    """``tipl train``: one agent (or several seeds), optionally compared against its base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lib: str = "sb3"
+    algo: str = "ppo"
+    env: str = "CartPole-v1"
+    steps: int = Field(default=50_000, gt=0)
+    seed: int = 0
+    seeds: int = Field(default=1, ge=1)
+    predictor: str = "default"
+    """``default``, ``linear``, a checkpoint folder, or ``none`` (the base optimizer alone)."""
+    compare: bool = False
+    """Also train the base optimizer on the same seeds, side by side."""
+    every: int | None = Field(default=None, gt=0)
+    """Env steps between evaluations (default: steps / 40)."""
+    eval_episodes: int = Field(default=5, ge=1)
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: Activation = "tanh"
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+    jump: dict[str, Any] = Field(default_factory=dict)
+    guard: bool = True
+    guard_limit: float | None = None
+    targets: Literal["actor", "critic", "both"] = "both"
+    workers: int = Field(default=1, ge=1)
+    out: Path = Path("runs")
+    save_paths: bool = False
+    """Also write each run's learning path (collect format) under ``out/paths``."""
+
+    def variants(self) -> list[tuple[str, TIPLSetup | None]]:
+        """(name, setup) per variant: ``base`` has no setup."""
+        tipl = None if self.predictor == "none" else TIPLSetup(
+            predictor=self.predictor, jump=self.jump, guard=self.guard,
+            guard_limit=self.guard_limit, targets=self.targets)
+        if tipl is None:
+            return [(BASE, None)]
+        name = f"tipl:{Path(self.predictor).name}" if self.predictor not in (
+            "default", "linear") else f"tipl:{self.predictor}"
+        return [(BASE, None), (name, tipl)] if self.compare else [(name, tipl)]
+
+
+def train_spec(config: TrainConfig, seed: int) -> TrainSpec:
+    every = config.every or max(config.steps // 40, 1)
+    return TrainSpec(algo=config.algo.lower(), env_id=config.env, seed=seed,
+                     total_steps=config.steps, every=every, hidden_sizes=config.hidden_sizes,
+                     activation=config.activation, eval_episodes=config.eval_episodes,
+                     hyperparams=config.hyperparams)
+
+
+def make_tasks(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup | None]]
+               ) -> list[RunTask]:
+    """One task per (seed, variant), seeds interleaved so a partial run is still paired."""
+    tasks = []
+    for i in range(config.seeds):
+        seed = config.seed + i
+        for name, setup in variants:
+            run = f"{run_name(config.lib, config.algo, config.env, seed)}-{name.replace(':', '-')}"
+            tasks.append(RunTask(run, config.lib, train_spec(config, seed),
+                                 config.out / "paths" / f"{run}{SUFFIX}", "float32",
+                                 tipl=setup, write_path=config.save_paths))
+    return tasks
+
+
+@dataclass
+class VariantSummary:
+    """Metrics of one variant over its seeds: medians with bootstrap 95% intervals."""
+
+    name: str
+    runs: list[RunResult] = field(default_factory=list)
+    threshold: float | None = None
+
+    def metric(self, which: str) -> tuple[float, float, float]:
+        values = [self.value(r, which) for r in self.runs]
+        return bootstrap_median(values)
+
+    def value(self, run: RunResult, which: str) -> float:
+        if which == "steps_to_threshold":
+            return steps_to_threshold(run.curve, self.threshold) if self.threshold is not None \
+                else math.nan
+        if which == "final_return":
+            return final_return(run.curve)
+        if which == "auc":
+            return area_under_curve(run.curve)
+        if which == "wall_time":
+            return run.wall_time_s
+        raise KeyError(which)
+
+    def jumps(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for r in self.runs:
+            for k, v in r.jumps.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "seeds": [int(r.name.split("-s")[-1].split("-")[0])
+                                             for r in self.runs],
+                **{m: dict(zip(("median", "low", "high"), self.metric(m), strict=True))
+                   for m in ("steps_to_threshold", "final_return", "auc", "wall_time")},
+                "reached_threshold": sum(
+                    math.isfinite(self.value(r, "steps_to_threshold")) for r in self.runs),
+                "jumps": self.jumps(),
+                "curves": {r.name: [list(c) for c in r.curve] for r in self.runs}}
+
+
+@dataclass
+class TrainSummary:
+    config: TrainConfig
+    variants: dict[str, VariantSummary]
+    failures: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    threshold_source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config.model_dump(mode="json"),
+                "threshold": next(iter(self.variants.values())).threshold,
+                "threshold_source": self.threshold_source,
+                "variants": {k: v.to_json() for k, v in self.variants.items()},
+                "failures": self.failures, "interrupted": self.interrupted}
+
+
+def check(config: TrainConfig) -> None:
+    """Fail before training: unknown library/algorithm/env, bad hyperparameters."""
+    from tipl_opt.adapters.evaluation import check_env_id
+    from tipl_opt.plugins import get_adapter
+
+    check_env_id(config.env)
+    adapter = get_adapter(config.lib)
+    if config.algo.lower() not in adapter.algorithms:
+        raise ConfigError(f"The '{config.lib}' adapter cannot train '{config.algo}'. "
+                          f"Supported: {', '.join(adapter.algorithms)}.")
+    adapter.check(train_spec(config, config.seed))
+    if config.predictor not in ("none", "default", "linear") and not Path(
+            config.predictor).exists():
+        from tipl_opt.plugins import predictors
+
+        if config.predictor not in predictors():
+            raise ConfigError(f"Unknown predictor '{config.predictor}': use default, linear, "
+                              "none or a checkpoint folder written by `tipl pretrain`.")
+
+
+def run_training(config: TrainConfig, on_event: Callable[[Any], None] | None = None,
+                 on_result: Callable[[RunResult], None] | None = None,
+                 executor: Executor | None = None) -> TrainSummary:
+    """Train every (seed, variant) and summarise. Writes ``out/results.json``."""
+    check(config)
+    variants = config.variants()
+    tasks = make_tasks(config, variants)
+    threshold = threshold_for(config.env)
+    summary = TrainSummary(config, {name: VariantSummary(name, threshold=threshold[0]
+                                                         if threshold else None)
+                                    for name, _ in variants},
+                           threshold_source=threshold[1] if threshold else "")
+    by_task = {t.name: name for t in tasks for name, _ in variants
+               if t.name.endswith(name.replace(":", "-"))}
+    executor = executor or make_executor(min(config.workers, len(tasks)))
+    outcomes = executor.run(run_one, tasks, on_event or (lambda event: None))
+    try:
+        for outcome in outcomes:
+            if outcome.result is not None:
+                summary.variants[by_task[outcome.task.name]].runs.append(outcome.result)
+                if on_result:
+                    on_result(outcome.result)
+            else:
+                summary.failures[outcome.task.name] = outcome.error or "unknown error"
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
+    for v in summary.variants.values():
+        v.runs.sort(key=lambda r: r.name)
+    write_json(summary.to_json(), config.out / "results.json")
+    return summary
