@@ -174,6 +174,9 @@ def write_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray[A
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a dataset is meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(raw)))
             f.write(raw)
