@@ -78,16 +78,17 @@ def train_spec(config: TrainConfig, seed: int) -> TrainSpec:
 
 
 def make_tasks(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup | None]]
-               ) -> list[RunTask]:
-    """One task per (seed, variant), seeds interleaved so a partial run is still paired."""
+               ) -> list[tuple[RunTask, str]]:
+    """(task, variant name) per (seed, variant), seeds interleaved so that an interrupted
+    comparison still holds complete pairs."""
     tasks = []
     for i in range(config.seeds):
         seed = config.seed + i
         for name, setup in variants:
             run = f"{run_name(config.lib, config.algo, config.env, seed)}-{name.replace(':', '-')}"
-            tasks.append(RunTask(run, config.lib, train_spec(config, seed),
-                                 config.out / "paths" / f"{run}{SUFFIX}", "float32",
-                                 tipl=setup, write_path=config.save_paths))
+            tasks.append((RunTask(run, config.lib, train_spec(config, seed),
+                                  config.out / "paths" / f"{run}{SUFFIX}", "float32",
+                                  tipl=setup, write_path=config.save_paths), name))
     return tasks
 
 
@@ -169,37 +170,58 @@ def check(config: TrainConfig) -> None:
                               "none or a checkpoint folder written by `tipl pretrain`.")
 
 
-def run_training(config: TrainConfig, on_event: Callable[[Any], None] | None = None,
-                 on_result: Callable[[RunResult], None] | None = None,
-                 executor: Executor | None = None) -> TrainSummary:
-    """Train every (seed, variant) and summarise. Writes ``out/results.json``."""
-    check(config)
-    variants = config.variants()
-    tasks = make_tasks(config, variants)
+def empty_summary(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup | None]]
+                  ) -> TrainSummary:
     threshold = threshold_for(config.env)
-    summary = TrainSummary(config, {name: VariantSummary(name, threshold=threshold[0]
-                                                         if threshold else None)
-                                    for name, _ in variants},
-                           threshold_source=threshold[1] if threshold else "")
-    by_task = {t.name: name for t in tasks for name, _ in variants
-               if t.name.endswith(name.replace(":", "-"))}
-    executor = executor or make_executor(min(config.workers, len(tasks)))
+    return TrainSummary(config, {name: VariantSummary(name, threshold=threshold[0]
+                                                      if threshold else None)
+                                 for name, _ in variants},
+                        threshold_source=threshold[1] if threshold else "")
+
+
+def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | None]]]],
+             on_event: Callable[[Any], None] | None = None,
+             on_result: Callable[[RunResult], None] | None = None,
+             executor: Executor | None = None, workers: int = 1) -> list[TrainSummary]:
+    """Train every (config, seed, variant) of several configs through one executor."""
+    summaries, owner = [], {}
+    tasks: list[RunTask] = []
+    for config, variants in jobs:
+        check(config)
+        summary = empty_summary(config, variants)
+        summaries.append(summary)
+        for task, variant in make_tasks(config, variants):
+            owner[task.name] = (summary, variant)
+            tasks.append(task)
+    executor = executor or make_executor(max(1, min(workers, len(tasks))))
     outcomes = executor.run(run_one, tasks, on_event or (lambda event: None))
     try:
         for outcome in outcomes:
+            summary, variant = owner[outcome.task.name]
             if outcome.result is not None:
-                summary.variants[by_task[outcome.task.name]].runs.append(outcome.result)
+                summary.variants[variant].runs.append(outcome.result)
                 if on_result:
                     on_result(outcome.result)
             else:
                 summary.failures[outcome.task.name] = outcome.error or "unknown error"
     except KeyboardInterrupt:
-        summary.interrupted = True
+        for summary in summaries:
+            summary.interrupted = True
     finally:
         close = getattr(outcomes, "close", None)
         if close is not None:
             close()
-    for v in summary.variants.values():
-        v.runs.sort(key=lambda r: r.name)
+    for summary in summaries:
+        for v in summary.variants.values():
+            v.runs.sort(key=lambda r: r.name)
+    return summaries
+
+
+def run_training(config: TrainConfig, on_event: Callable[[Any], None] | None = None,
+                 on_result: Callable[[RunResult], None] | None = None,
+                 executor: Executor | None = None) -> TrainSummary:
+    """Train every (seed, variant) of ``config`` and summarise. Writes ``out/results.json``."""
+    [summary] = run_many([(config, config.variants())], on_event, on_result, executor,
+                         config.workers)
     write_json(summary.to_json(), config.out / "results.json")
     return summary

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tipl_opt import __version__
+from tipl_opt.cli import bench as _bench
 from tipl_opt.cli import collect as _collect
 from tipl_opt.cli import infer as _infer
 from tipl_opt.cli import paths as _paths
@@ -44,6 +45,7 @@ app.command("train")(_train.train_command)
 app.command("collect")(_collect.collect_command)
 app.command("pretrain")(_pretrain.pretrain_command)
 app.command("infer")(_infer.infer_command)
+app.command("bench")(_bench.bench_command)
 app.command("plugins")(_plugins.plugins_command)
 app.add_typer(_paths.app, name="paths")
 

@@ -1,0 +1,134 @@
+"""Turn benchmark summaries into numbers, goal checks, JSON, a markdown report and plots."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tipl_opt import __version__
+from tipl_opt.curves import plot_curves, write_json
+from tipl_opt.train import BASE, TrainSummary
+
+TIPL = "tipl:default"
+LINEAR = "tipl:linear"
+GOALS = {
+    "speedup": "median env steps to threshold with TIPL <= 0.65 x base on at least 3 of 4 envs",
+    "no_harm": "TIPL never worse than 1.05 x base on any env",
+    "beats_linear": "TIPL better (fewer env steps to threshold) than TIPL + linear on every env",
+}
+
+
+def _median(summary: TrainSummary, variant: str, metric: str) -> float:
+    v = summary.variants.get(variant)
+    return v.metric(metric)[0] if v and v.runs else math.nan
+
+
+def ratio(summary: TrainSummary, variant: str, metric: str = "steps_to_threshold") -> float:
+    """Median of ``variant`` over median of base (NaN when either is missing or infinite)."""
+    a, b = _median(summary, variant, metric), _median(summary, BASE, metric)
+    return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
+
+
+def env_record(summary: TrainSummary) -> dict[str, Any]:
+    cfg = summary.config
+    record = summary.to_json()
+    record["env"] = cfg.env
+    record["ratios_vs_base"] = {
+        name: {"steps_to_threshold": ratio(summary, name),
+               "wall_time": ratio(summary, name, "wall_time")}
+        for name in summary.variants if name != BASE}
+    record["tipl_overhead_wall"] = ratio(summary, TIPL, "wall_time") - 1
+    return record
+
+
+def check_goals(summaries: Sequence[TrainSummary]) -> dict[str, dict[str, Any]]:
+    """Evaluate the project's goals on these results; each says met or not and why."""
+    r_tipl = {s.config.env: ratio(s, TIPL) for s in summaries}
+    steps_tipl = {s.config.env: _median(s, TIPL, "steps_to_threshold") for s in summaries}
+    steps_lin = {s.config.env: _median(s, LINEAR, "steps_to_threshold") for s in summaries}
+    fast = [e for e, r in r_tipl.items() if r <= 0.65]
+    harm = [e for e, r in r_tipl.items() if not r <= 1.05]
+    lin = [e for e in steps_tipl if not steps_tipl[e] < steps_lin[e]]
+    return {
+        "speedup": {"goal": GOALS["speedup"], "met": len(fast) >= min(3, len(summaries)),
+                    "detail": f"{len(fast)} of {len(summaries)} envs at <= 0.65 ({fast})"},
+        "no_harm": {"goal": GOALS["no_harm"], "met": not harm,
+                    "detail": f"envs above 1.05 or not reaching the threshold: {harm}"},
+        "beats_linear": {"goal": GOALS["beats_linear"], "met": not lin,
+                         "detail": f"envs where TIPL is not ahead of linear: {lin}"},
+    }
+
+
+def _fmt_ci(values: tuple[float, float, float], digits: int = 0) -> str:
+    med, lo, hi = values
+    if math.isnan(med):
+        return "-"
+
+    def f(x: float) -> str:
+        return "never" if math.isinf(x) else f"{x:,.{digits}f}"
+
+    return f"{f(med)} [{f(lo)}, {f(hi)}]"
+
+
+def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any],
+             plots: dict[str, str]) -> str:
+    lines = [f"# tipl bench: suite `{suite}`", "",
+             f"tipl-opt {__version__}, torch {torch.__version__}, {platform.machine()}, "
+             f"{time.strftime('%Y-%m-%d')}. Medians over seeds with bootstrap 95% intervals; "
+             "env steps count training steps only (evaluation is kept apart).", ""]
+    for s in summaries:
+        cfg = s.config
+        thr = next(iter(s.variants.values())).threshold
+        lines += [f"## {cfg.env} ({cfg.lib} {cfg.algo}, {cfg.steps:,} steps, {cfg.seeds} seeds)",
+                  "", f"Threshold {thr} ({s.threshold_source}).", "",
+                  "| variant | env steps to threshold | solved | final return | mean return "
+                  "(AUC) | jumps accepted / tried | wall s | steps vs base |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, v in s.variants.items():
+            if not v.runs:
+                continue
+            reached = sum(math.isfinite(v.value(r, "steps_to_threshold")) for r in v.runs)
+            jumps = v.jumps()
+            r = ratio(s, name) if name != BASE else 1.0
+            lines.append(
+                f"| {name} | {_fmt_ci(v.metric('steps_to_threshold'))} | {reached}/{len(v.runs)}"
+                f" | {_fmt_ci(v.metric('final_return'), 1)} | {_fmt_ci(v.metric('auc'), 1)} | "
+                + (f"{jumps.get('jumps_accepted', 0)} / {jumps.get('jumps_tried', 0)}"
+                   if jumps else "-")
+                + f" | {v.metric('wall_time')[0]:.0f} | "
+                + ("-" if math.isnan(r) else f"{r:.2f}") + " |")
+        if cfg.env in plots:
+            lines += ["", f"![{cfg.env}]({plots[cfg.env]})"]
+        if s.failures:
+            lines += ["", f"Failed runs: {', '.join(sorted(s.failures))}."]
+        lines.append("")
+    lines += ["## Goals", ""]
+    for g in goals.values():
+        lines.append(f"- {'met' if g['met'] else '**not met**'}: {g['goal']} ({g['detail']})")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> dict[str, Any]:
+    """Write ``out/bench-<suite>.json``, ``out/bench-<suite>.md`` and one PNG per env."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    for s in summaries:
+        thr = next(iter(s.variants.values())).threshold
+        png = plot_curves({k: [r.curve for r in v.runs] for k, v in s.variants.items()},
+                          out / f"{suite}-{s.config.env}.png",
+                          title=f"{s.config.env}: {s.config.lib} {s.config.algo}", threshold=thr)
+        if png is not None:
+            plots[s.config.env] = png.name
+    goals = check_goals(summaries)
+    doc = {"suite": suite, "tipl_opt_version": __version__, "torch_version": torch.__version__,
+           "date": time.strftime("%Y-%m-%d %H:%M:%S"), "envs": [env_record(s) for s in summaries],
+           "goals": goals, "plots": plots}
+    write_json(doc, out / f"bench-{suite}.json")
+    (out / f"bench-{suite}.md").write_text(markdown(suite, summaries, goals, plots))
+    return doc

@@ -1,0 +1,54 @@
+"""Benchmark suites: which env, library, algorithm and budget. Budgets live here, thresholds in
+:mod:`tipl_opt.thresholds`, so every number of a suite has one home."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipl_opt.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """One environment of a suite: trained by every variant on every seed."""
+
+    env: str
+    lib: str
+    algo: str
+    steps: int
+    every: int
+    eval_episodes: int = 5
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    hidden_sizes: tuple[int, ...] = (64, 64)
+
+
+SUITES: dict[str, tuple[BenchTask, ...]] = {
+    # CI-sized: one short PPO run per seed and variant, a few minutes at most.
+    "smoke": (
+        BenchTask("CartPole-v1", "sb3", "ppo", 4096, 512, eval_episodes=2,
+                  hyperparams={"n_steps": 256, "batch_size": 64}, hidden_sizes=(32, 32)),
+    ),
+    # Classic control: within an hour on 2 cores for 10 seeds.
+    "classic": (
+        BenchTask("CartPole-v1", "sb3", "ppo", 50_000, 1024,
+                  hyperparams={"n_steps": 512, "batch_size": 64}),
+        BenchTask("Acrobot-v1", "sb3", "ppo", 60_000, 2048,
+                  hyperparams={"n_steps": 512, "batch_size": 64}),
+        BenchTask("Pendulum-v1", "sb3", "sac", 8_000, 400, eval_episodes=3),
+        BenchTask("InvertedPendulum-v5", "sb3", "ppo", 40_000, 1024,
+                  hyperparams={"n_steps": 512, "batch_size": 64}),
+    ),
+    # The paper's MuJoCo setting (PPO); hours on a CPU.
+    "mujoco": (
+        BenchTask("InvertedPendulum-v5", "sb3", "ppo", 200_000, 4096),
+        BenchTask("Hopper-v5", "sb3", "ppo", 1_000_000, 16_384),
+        BenchTask("HalfCheetah-v5", "sb3", "ppo", 1_000_000, 16_384),
+    ),
+}
+
+
+def get_suite(name: str) -> tuple[BenchTask, ...]:
+    if name not in SUITES:
+        raise ConfigError(f"Unknown suite '{name}'. Suites: {', '.join(SUITES)}.")
+    return SUITES[name]

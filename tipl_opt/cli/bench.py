@@ -1,0 +1,58 @@
+"""``tipl bench``: base vs TIPL vs TIPL + linear on a suite, same seeds, with intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tipl_opt.bench import SUITES, run_suite, write_report
+from tipl_opt.cli.console import console, fail
+from tipl_opt.cli.train import _Live, summary_table
+from tipl_opt.errors import TiplError
+
+
+def bench_command(
+    suite: Annotated[str, typer.Option(help=f"One of: {', '.join(SUITES)}.")] = "smoke",
+    seeds: Annotated[int, typer.Option(help="Seeds per env and variant.")] = 3,
+    workers: Annotated[int, typer.Option(help="Runs in parallel processes.")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder for JSON, markdown and PNG plots.")]
+    = Path("results"),
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    predictor: Annotated[str, typer.Option(help="Predictor of the TIPL variant.")] = "default",
+    env: Annotated[list[str] | None, typer.Option(help="Only these envs of the suite.")]
+    = None,
+) -> None:
+    """Train the base optimizer, TIPL and TIPL + linear on the same seeds for every env of a
+    suite; report env steps to threshold, final return, AUC, wall time and jumps, with
+    bootstrap 95% intervals, and check the project's goals.
+
+    Example: tipl bench --suite classic --seeds 10 --workers 2 --out results/
+    """
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+    live = _Live(progress)
+    try:
+        with progress:
+            summaries = run_suite(suite, seeds=seeds, workers=workers, out=out, seed=seed,
+                                  predictor=predictor, envs=env, on_event=live.on_event,
+                                  on_result=live.on_result)
+    except TiplError as exc:
+        fail(str(exc))
+        raise typer.Exit(1) from None
+    for summary in summaries:
+        console.print(summary_table(summary))
+    doc = write_report(suite, summaries, out)
+    for goal in doc["goals"].values():
+        mark = "[green]met[/]" if goal["met"] else "[red]not met[/]"
+        console.print(f"{mark}: {goal['goal']} ({goal['detail']})")
+    console.print(f"Report: {out / f'bench-{suite}.md'}, {out / f'bench-{suite}.json'}")
+    failures = {k: v for s in summaries for k, v in s.failures.items()}
+    for name, error in failures.items():
+        fail(f"run {name} failed: {error.strip().splitlines()[-1]}")
+    if any(s.interrupted for s in summaries):
+        raise typer.Exit(130)
+    if failures:
+        raise typer.Exit(1)
