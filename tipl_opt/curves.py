@@ -52,7 +52,9 @@ def bootstrap_median(values: Sequence[float], *, resamples: int = 2000, seed: in
         return math.nan, math.nan, math.nan
     rng = np.random.default_rng(seed)
     meds = np.median(rng.choice(arr, size=(resamples, arr.size), replace=True), axis=1)
-    return float(np.median(arr)), float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5))
+    low = np.percentile(meds, 2.5, method="lower")  # no interpolation: "never" stays inf
+    high = np.percentile(meds, 97.5, method="higher")
+    return float(np.median(arr)), float(low), float(high)
 
 
 def interpolate(curve: Curve, grid: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

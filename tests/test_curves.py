@@ -1,0 +1,93 @@
+"""Learning-curve metrics, intervals, thresholds and the goal checks of the benchmark."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tipl_opt.bench.report import LINEAR, TIPL, check_goals, markdown
+from tipl_opt.bench.suites import SUITES, get_suite
+from tipl_opt.collect.runner import RunResult
+from tipl_opt.curves import (
+    area_under_curve,
+    bootstrap_median,
+    final_return,
+    plot_curves,
+    steps_to_threshold,
+    write_json,
+)
+from tipl_opt.errors import ConfigError
+from tipl_opt.thresholds import threshold_for
+from tipl_opt.train import BASE, TrainConfig, TrainSummary, VariantSummary
+
+CURVE = [(0, 10.0, 1.0), (100, 50.0, 1.0), (200, 100.0, 0.0), (300, 90.0, 0.0)]
+
+
+def test_steps_to_threshold_final_return_and_auc() -> None:
+    assert steps_to_threshold(CURVE, 50) == 100
+    assert steps_to_threshold(CURVE, 101) == math.inf
+    assert final_return(CURVE, last=2) == 95.0
+    # trapezoids: (10+50)/2 + (50+100)/2 + (100+90)/2 = 200 per 100 steps -> mean 66.67
+    assert area_under_curve(CURVE) == pytest.approx(200 / 3)
+    assert area_under_curve(CURVE, total_steps=200) == pytest.approx((30 + 75) / 2)
+
+
+def test_bootstrap_interval_brackets_the_median_and_keeps_never() -> None:
+    med, lo, hi = bootstrap_median([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert med == 3.0 and lo <= med <= hi
+    med, lo, hi = bootstrap_median([1.0, math.inf, math.inf])
+    assert med == math.inf and hi == math.inf
+    assert math.isnan(bootstrap_median([])[0])
+
+
+def test_thresholds_have_a_source() -> None:
+    assert threshold_for("CartPole-v1") == (475.0, "gymnasium registration reward_threshold")
+    value, source = threshold_for("Pendulum-v1")  # type: ignore[misc]
+    assert value == -200.0 and "no registered threshold" in source
+    assert threshold_for("MountainCar-v0") == (-110.0, "gymnasium registration reward_threshold")
+
+
+def test_suites_are_defined_and_unknown_ones_refused() -> None:
+    assert {t.env for t in get_suite("classic")} == {
+        "CartPole-v1", "Acrobot-v1", "Pendulum-v1", "InvertedPendulum-v5"}
+    assert all(threshold_for(t.env) for s in SUITES.values() for t in s)
+    with pytest.raises(ConfigError, match="Unknown suite"):
+        get_suite("atari")
+
+
+def _summary(env: str, steps: dict[str, list[float]]) -> TrainSummary:
+    """A summary whose runs reach the threshold (100) at the given env steps."""
+    cfg = TrainConfig(env=env, steps=1000)
+    variants = {}
+    for name, reach in steps.items():
+        v = VariantSummary(name, threshold=100.0)
+        for i, s in enumerate(reach):
+            curve = [(0, 0.0, 0.0), (int(s), 100.0, 0.0)] if math.isfinite(s) else [
+                (0, 0.0, 0.0), (1000, 50.0, 0.0)]
+            v.runs.append(RunResult(f"r-s{i}-{name}", Path("x"), 2, 10, 0.0, 100.0, 1.0,
+                                    curve=curve))
+        variants[name] = v
+    return TrainSummary(cfg, variants)
+
+
+def test_goal_checks_on_known_results() -> None:
+    good = [_summary(f"E{i}-v0", {BASE: [1000, 1000, 1000], TIPL: [500, 600, 600],
+                                  LINEAR: [900, 900, 900]}) for i in range(3)]
+    bad = _summary("Bad-v0", {BASE: [1000, 1000, 1000], TIPL: [math.inf] * 3,
+                              LINEAR: [800, 800, 800]})
+    goals = check_goals([*good, bad])
+    assert goals["speedup"]["met"]  # 3 of 4 at 0.6
+    assert not goals["no_harm"]["met"] and "Bad-v0" in goals["no_harm"]["detail"]
+    assert not goals["beats_linear"]["met"] and "Bad-v0" in goals["beats_linear"]["detail"]
+    text = markdown("classic", [*good, bad], goals, {})
+    assert "**not met**" in text and "| tipl:default | 600 [500, 600] | 3/3 |" in text
+
+
+def test_json_and_plot_outputs(tmp_path: Path) -> None:
+    path = write_json({"x": math.inf, "y": [math.nan, 1.0]}, tmp_path / "r.json")
+    assert json.loads(path.read_text()) == {"x": "inf", "y": ["nan", 1.0]}
+    png = plot_curves({"base": [CURVE, CURVE]}, tmp_path / "c.png", title="t", threshold=80)
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
