@@ -77,6 +77,8 @@ def pretrain_command(
     resume: Annotated[bool | None, typer.Option("--resume/--restart",
                                                 help="Continue from OUT/.resume if there.")]
     = None,
+    recipe: Annotated[str | None, typer.Option(
+        help="How the data was made (stored in the checkpoint).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file; flags override.")]
     = None,
 ) -> None:
@@ -88,7 +90,7 @@ def pretrain_command(
         cfg = build_config(config, {"paths": paths, "out": out, "steps": steps,
                                     "batch_size": batch_size, "lr": lr,
                                     "val_fraction": val_fraction, "seed": seed,
-                                    "device": device, "resume": resume},
+                                    "device": device, "resume": resume, "recipe": recipe},
                            {"context": context, "horizons": _ints(horizons),
                             "per_layer": per_layer})
     except TiplError as exc:

@@ -49,6 +49,8 @@ class PretrainConfig(BaseModel):
     algorithm: str | None = None
     env_id: str | None = None
     model: TIPLConfig = Field(default_factory=TIPLConfig)
+    recipe: str | None = None
+    """Free text stored in the checkpoint: how the data was made (the command, seeds)."""
 
 
 @dataclass
@@ -117,6 +119,11 @@ def _data_summary(paths: list[LearningPath]) -> dict[str, Any]:
             "params": sorted({lp.num_params for lp in paths})}
 
 
+def _resume_key(config: PretrainConfig) -> dict[str, Any]:
+    """What must not change between a run and its resumption."""
+    return config.model_dump(mode="json", exclude={"steps", "resume", "recipe"})
+
+
 def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | None = None
              ) -> PretrainResult:
     """Train a TIPL model on ``config.paths``; the best checkpoint (lowest validation loss on
@@ -152,7 +159,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
     resume_dir = config.out / RESUME_DIR
     if config.resume and (resume_dir / "state.json").exists():
         meta = load_state(resume_dir, net=net, optimizer=optimizer, generator=generator)
-        if meta.get("config") != config.model_dump(mode="json", exclude={"steps", "resume"}):
+        if meta.get("config") != _resume_key(config):
             raise ConfigError(f"{resume_dir} was written with another configuration; delete it "
                               "or use another --out")
         step, best = int(meta["step"]), float(meta["best_val_loss"])
@@ -182,8 +189,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
                 predictor.save(config.out)
             save_state(resume_dir, net=net, optimizer=optimizer, generator=generator,
                        meta={"step": step, "best_val_loss": best,
-                             "config": config.model_dump(mode="json",
-                                                         exclude={"steps", "resume"})})
+                             "config": _resume_key(config)})
         if on_progress:
             on_progress(Progress(step, config.steps, train_loss, val_loss, best))
     best_predictor = TIPLPredictor.load(config.out, device="cpu")
@@ -194,6 +200,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
         "data": _data_summary(list(dataset)), "train_runs": [lp.name for lp in train_paths],
         "val_runs": [lp.name for lp in val_paths], "steps": config.steps,
         "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+        "recipe": config.recipe, "paths": str(config.paths),
         "wall_time_s": round(time.perf_counter() - started, 1)},
         validation={"loss": best, "windows": len(val_samples), **report})
     return PretrainResult(best_predictor, config.out, report, best)
