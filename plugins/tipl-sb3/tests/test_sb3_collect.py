@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import torch
 
-from tipl_opt.adapters import Adapter, TIPLSetup, TrainSpec
+from tipl_opt.adapters import Adapter, TrainSpec
 from tipl_opt.errors import ConfigError, IncompatibleEnvError
 from tipl_opt.paths import LearningPath, PathWriter, Snapshot, flatten, unflatten
 from tipl_sb3 import SB3Adapter
@@ -255,11 +255,6 @@ def test_evaluate_weights_rejects_mismatched_weights() -> None:
     reshaped = {**named, "value_net.weight": torch.zeros(1, 3)}
     with pytest.raises(ConfigError, match="value_net.weight.*shape"):
         SB3Adapter().evaluate_weights(make_spec("a2c"), reshaped, episodes=1)
-
-
-def test_collect_refuses_a_tipl_setup_until_supported() -> None:
-    with pytest.raises(ConfigError, match="TIPLOptimizer"):
-        SB3Adapter().collect(make_spec("a2c"), lambda s: None, lambda n: None, tipl=TIPLSetup())
 
 
 # -- check, plugin -----------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import torch
 
 from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import check_env_id, require_action_space
-from tipl_opt.errors import ConfigError
 from tipl_sb3.algorithms import ALGORITHMS, algorithm_info, check_hyperparams
 
 
@@ -46,15 +45,13 @@ class SB3Adapter:
         """Check ``spec``, then train it and emit snapshots (see
         :func:`tipl_sb3.collect.run_collection`); returns the hyperparameters used.
 
-        Attaching a TIPLOptimizer (``tipl``) is not supported by this adapter yet: raises
-        :class:`ConfigError` when ``tipl`` is given."""
-        if tipl is not None:
-            raise ConfigError("The 'sb3' adapter cannot attach a TIPLOptimizer yet; "
-                              "collect without it or use another adapter.")
+        With ``tipl``, the agent's optimizers are wrapped by :func:`tipl_sb3.attach` (the
+        setup's ``jump`` fields override its defaults) and the hyperparameters gain a
+        ``"tipl"`` entry with the predictor and each optimizer's final jump counters."""
         self.check(spec)
         from tipl_sb3.collect import run_collection
 
-        return run_collection(spec, on_snapshot, on_progress)
+        return run_collection(spec, on_snapshot, on_progress, tipl)
 
     def evaluate_weights(self, spec: TrainSpec, params: Mapping[str, torch.Tensor],
                          episodes: int) -> tuple[float, float]:

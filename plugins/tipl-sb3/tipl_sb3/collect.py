@@ -11,6 +11,14 @@ Snapshots are taken at safe points only, where no update is half done:
   is left to the final snapshot, which comes after the last ``train()``;
 * the final weights after ``learn()``, unless a snapshot was already taken at that env step.
 
+With a :class:`~tipl_opt.adapters.TIPLSetup`, :func:`tipl_sb3.attach` wraps the optimizers
+and its callback runs after :class:`SnapshotCallback`: at a PPO/A2C rollout boundary the
+snapshot records the weights the gradient steps produced (and their return) before a jump
+moves them, so a snapshot never shows a predicted point that no rollout has been collected
+with; the jump's effect shows from the next snapshot on, and the snapshot and TIPL's own
+history hold the same weights at that boundary. Off-policy agents jump inside ``train()``,
+between snapshots.
+
 A snapshot is due at the first safe point at or after each multiple of ``spec.every`` env
 steps (:class:`~tipl_opt.adapters.SnapshotClock`). When none is due, a step costs one integer
 comparison and allocates nothing.
@@ -25,9 +33,9 @@ from typing import Any
 import gymnasium as gym
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TrainSpec
+from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import SnapshotClock, evaluate, make_env
 from tipl_opt.paths.spec import Snapshot, TaggedParam
 from tipl_sb3.algorithms import algorithm_info
@@ -132,11 +140,15 @@ class SnapshotCallback(BaseCallback):
         self._next_check = min(self.clock.next_at, self._next_progress)
 
 
-def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink,
-                   on_progress: ProgressSink) -> dict[str, Any]:
+def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: ProgressSink,
+                   tipl: TIPLSetup | None = None) -> dict[str, Any]:
     """Build the agent of ``spec``, train it for ``spec.total_steps`` env steps with
     :class:`SnapshotCallback` and return the hyperparameters used (see
     :func:`tipl_sb3.build.describe`).
+
+    With ``tipl``, the optimizers are wrapped as it describes (:func:`tipl_sb3.attach`) and
+    the hyperparameters gain a ``"tipl"`` entry: the predictor, the jump config and the final
+    counters of each TIPL optimizer. ``optimizer`` still names SB3's own (base) optimizers.
 
     ``grad_steps`` counts ``step()`` calls of the policy optimizer (PPO/A2C/DQN) or of the
     critic optimizer (SAC/TD3, which steps once per gradient step). PPO/A2C train until the
@@ -146,14 +158,25 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink,
     model = build_model(spec)
     used_policy_kwargs = constructor_kwargs(spec)["policy_kwargs"]
     optimizers = owned_optimizers(model, spec.algo)
+    # On the base optimizer: a TIPL optimizer steps it once per gradient step.
     counter = GradStepCounter(optimizers[grad_step_part(spec.algo)])
     eval_env = make_env(spec.env_id)
     try:
         callback = SnapshotCallback(spec, tagged_parameters(model, spec.algo), counter,
                                     eval_env, on_snapshot, on_progress)
-        model.learn(total_timesteps=spec.total_steps, callback=callback)
+        tipl_callback = None
+        if tipl is not None:
+            from tipl_sb3.attachment import attach
+
+            tipl_callback = attach(model, tipl.predictor, tipl.jump, guard=tipl.guard,
+                                   guard_limit=tipl.guard_limit, targets=tipl.targets)
+        model.learn(total_timesteps=spec.total_steps,
+                    callback=callback if tipl_callback is None
+                    else CallbackList([callback, tipl_callback]))  # snapshot, then jump
         callback.finish()
         hyperparameters = describe(model, used_policy_kwargs, optimizers)
+        if tipl_callback is not None:
+            hyperparameters["tipl"] = tipl_callback.describe()
     finally:
         counter.remove()
         eval_env.close()

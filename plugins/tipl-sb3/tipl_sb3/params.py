@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tipl_opt.paths.spec import TaggedParam
-from tipl_sb3.algorithms import algorithm_info
+from tipl_opt.errors import ConfigError
+from tipl_opt.paths.spec import ParamSpec, TaggedParam
+from tipl_sb3.algorithms import ALGORITHM_INFO, algorithm_info
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -20,6 +21,22 @@ if TYPE_CHECKING:
 ACTOR_PREFIXES = ("mlp_extractor.policy_net.", "action_net.", "pi_features_extractor.",
                   "log_std")
 CRITIC_PREFIXES = ("mlp_extractor.value_net.", "value_net.", "vf_features_extractor.")
+
+
+SAVED_OPTIMIZER = {"policy": "policy.optimizer", "actor": "actor.optimizer",
+                   "critic": "critic.optimizer"}
+"""Part -> the name SB3's ``save()`` stores that optimizer's ``state_dict()`` under."""
+
+
+def algorithm_of(model: object) -> str:
+    """The algorithm (``"ppo"``...) of an SB3 model: its class or the Stable-Baselines3 class it
+    derives from (DDPG derives from TD3). Raises :class:`ConfigError` for another class."""
+    by_class = {info.class_name: algo for algo, info in ALGORITHM_INFO.items()}
+    for cls in type(model).__mro__:
+        if cls.__module__.startswith("stable_baselines3.") and cls.__name__ in by_class:
+            return by_class[cls.__name__]
+    raise ConfigError(f"{type(model).__name__} is not one of the SB3 algorithms tipl-sb3 "
+                      f"supports ({', '.join(by_class)}) nor derived from one.")
 
 
 def owned_optimizers(model: BaseAlgorithm, algo: str) -> dict[str, torch.optim.Optimizer]:
@@ -84,3 +101,12 @@ def tagged_parameters(model: BaseAlgorithm, algo: str) -> list[TaggedParam]:
                 seen.add(id(tensor))
                 params.append(TaggedParam(name, _role(algo, part, name), tensor))
     return params
+
+
+def optimizer_specs(model: BaseAlgorithm, algo: str) -> dict[str, list[ParamSpec]]:
+    """For each part of :func:`owned_optimizers`, the specs (name, shape, role) of the
+    parameters its optimizer owns, in its param-group order (as :func:`tagged_parameters`
+    names and tags them)."""
+    tagged = {id(p.tensor): p for p in tagged_parameters(model, algo)}
+    return {part: [tagged[id(t)].spec for group in opt.param_groups for t in group["params"]]
+            for part, opt in owned_optimizers(model, algo).items()}

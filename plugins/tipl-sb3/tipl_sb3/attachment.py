@@ -1,0 +1,232 @@
+"""Attach :class:`~tipl_opt.optimizer.TIPLOptimizer` to an SB3 agent in one call, and resume
+it from a saved agent.
+
+    model = PPO("MlpPolicy", "CartPole-v1")
+    callback = tipl_sb3.attach(model, "linear")
+    model.learn(20_000, callback=callback)
+    model.save("agent.zip")                      # the TIPL state is saved with the optimizer
+    model, callback = tipl_sb3.load(PPO, "agent.zip", env=env, predictor="linear")
+
+Each optimizer SB3 built is wrapped, not replaced, so SB3's own defaults stay the base (Adam
+with ``eps=1e-5`` for PPO, RMSprop for A2C, the learning rate and its schedule, the param
+groups). A saved agent loads in plain SB3 too: ``torch.optim.Optimizer.load_state_dict``
+ignores the extra ``"tipl"`` entry, which is why resuming reads it from the zip file itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import gymnasium as gym
+import torch
+from pydantic import ValidationError
+
+from tipl_opt.errors import ConfigError
+from tipl_opt.guard import JumpGuard
+from tipl_opt.jumps import JumpConfig
+from tipl_opt.optimizer import TIPLOptimizer
+from tipl_opt.predictors.base import Predictor
+from tipl_sb3.algorithms import algorithm_info
+from tipl_sb3.params import SAVED_OPTIMIZER, algorithm_of, optimizer_specs, owned_optimizers
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    from tipl_sb3.callback import TIPLCallback
+
+logger = logging.getLogger(__name__)
+
+Targets = Literal["actor", "critic", "both"]
+ModelT = TypeVar("ModelT", bound="BaseAlgorithm")
+
+GUARD_LIMITS: dict[str, float] = {"ppo": 0.02, "a2c": 0.02, "dqn": 0.1, "sac": 0.1, "td3": 0.1}
+"""Default trust region per algorithm: KL (PPO/A2C), share of greedy actions that change
+(DQN), mean action distance in [-1, 1] units (SAC/TD3 actor) and relative Q change (critic)."""
+
+
+def jump_config(algo: str, config: JumpConfig | Mapping[str, Any] | None) -> JumpConfig:
+    """The jump config for ``algo``: its defaults updated with the fields ``config`` sets.
+
+    Defaults: PPO/A2C ``mode="manual"`` with ``snapshot_every=1`` (every rollout boundary
+    is a snapshot); DQN/SAC/TD3 ``mode="auto"`` (JumpConfig's cadence, in gradient steps).
+    PPO/A2C refuse ``mode="auto"``: a jump inside ``train()`` would break the rollout's
+    log-probabilities and values.
+    """
+    on_policy = algorithm_info(algo).on_policy
+    fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": 1} if on_policy
+                              else {"mode": "auto"})
+    if isinstance(config, JumpConfig):
+        fields.update(config.model_dump(include=config.model_fields_set))
+    elif config is not None:
+        fields.update(config)
+    try:
+        merged = JumpConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid TIPL jump config {fields}: {exc}") from exc
+    if on_policy and merged.mode != "manual":
+        raise ConfigError(f"SB3 {algo.upper()} can only jump at rollout boundaries: use "
+                          "mode='manual' (the default) or leave mode out.")
+    return merged
+
+
+def _check_guardable(model: BaseAlgorithm) -> None:
+    if isinstance(model.observation_space, gym.spaces.Dict):
+        raise ConfigError("The TIPL guards need array observations, not a Dict space; attach "
+                          "with guard=False.")
+    if isinstance(model.action_space, gym.spaces.MultiDiscrete):
+        raise ConfigError("The KL guard cannot compare MultiDiscrete action distributions; "
+                          "attach with guard=False.")
+
+
+def _make_guard(model: BaseAlgorithm, algo: str, part: str, limit: float,
+                recent_rollouts: Any) -> JumpGuard:
+    from tipl_sb3.guards import (
+        GreedyActionGuard,
+        QChangeGuard,
+        RecentTransitions,
+        ReplayActionDistanceGuard,
+        RolloutKLGuard,
+    )
+
+    policy: Any = model.policy
+    if algorithm_info(algo).on_policy:
+        return RolloutKLGuard(lambda obs: policy.get_distribution(obs).distribution,
+                              recent_rollouts, limit)
+    recent = RecentTransitions(model)
+    if algo == "dqn":
+        return GreedyActionGuard(lambda obs: policy.q_net(obs), recent, limit)
+    if part == "critic":
+        return QChangeGuard(lambda obs, actions: policy.critic(obs, actions), recent, limit)
+    if algo == "sac":
+        return ReplayActionDistanceGuard(lambda obs: policy.actor(obs, deterministic=True),
+                                         recent, limit)
+    return ReplayActionDistanceGuard(lambda obs: policy.actor(obs), recent, limit)
+
+
+def _install(model: BaseAlgorithm, part: str, optimizer: torch.optim.Optimizer) -> None:
+    owner: Any = model.policy if part == "policy" else getattr(model, part)
+    owner.optimizer = optimizer
+
+
+def saved_tipl_states(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The optimizer ``state_dict()`` s that ``model.save(path)`` stored, by part, for the
+    parts whose state holds a ``"tipl"`` entry (saved while TIPL was attached)."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    _, params, _ = load_from_zip_file(Path(path), device="cpu", load_data=False)
+    states: dict[str, dict[str, Any]] = {}
+    for part, name in SAVED_OPTIMIZER.items():
+        state: Any = params.get(name)
+        if isinstance(state, dict) and "tipl" in state:
+            states[part] = state
+    return states
+
+
+def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] = "default",
+           config: JumpConfig | Mapping[str, Any] | None = None, *, guard: bool = True,
+           guard_limit: float | None = None, targets: Targets = "both",
+           resume: str | os.PathLike[str] | None = None) -> TIPLCallback:
+    """Wrap the optimizer(s) of ``model`` in TIPLOptimizers and return the callback to pass to
+    ``model.learn(callback=...)`` (PPO/A2C need it to jump; DQN/SAC/TD3 jump inside their
+    optimizers' ``step()`` and need it only for ``mode="manual"``).
+
+    * ``predictor``: ``"default"`` (the embedded predictor, ``linear`` if the install ships
+      none), a registered name (``"linear"``), a checkpoint folder, or a predictor object.
+    * ``config``: :class:`~tipl_opt.jumps.JumpConfig` fields overriding the defaults of
+      :func:`jump_config`.
+    * ``guard``/``guard_limit``: check every jump against the behaviour change (see
+      :mod:`tipl_sb3.guards`; default limits in :data:`GUARD_LIMITS`). A rejected jump restores
+      the exact previous weights.
+    * ``targets``: which of SAC/TD3's optimizers get TIPL; other algorithms have one optimizer
+      and take only ``"both"``.
+    * ``resume``: a zip written by ``model.save()`` while TIPL was attached: each optimizer
+      continues that file's history, counters, step count and jump config (see :func:`load`).
+
+    Only the parameters the optimizers own are ever written; target networks (DQN's
+    ``q_net_target``, SAC/TD3's ``*_target``) move only through SB3's own updates.
+    """
+    algo = algorithm_of(model)
+    if targets not in ("actor", "critic", "both"):
+        raise ConfigError(f"targets must be 'actor', 'critic' or 'both', got {targets!r}")
+    optimizers = owned_optimizers(model, algo)
+    if targets != "both" and "policy" in optimizers:
+        raise ConfigError(f"SB3 {algo.upper()} has a single optimizer; targets must be 'both'.")
+    if any(isinstance(opt, TIPLOptimizer) for opt in optimizers.values()):
+        raise ConfigError("This model already has TIPL attached; keep using the callback "
+                          "attach() returned (it works across learn() calls).")
+    if guard:
+        _check_guardable(model)
+    limit = GUARD_LIMITS[algo] if guard_limit is None else float(guard_limit)
+    cfg = jump_config(algo, config)
+    if isinstance(predictor, os.PathLike):
+        predictor = os.fspath(predictor)
+    resolved: Predictor | str | None = None if predictor == "default" else predictor
+    specs = optimizer_specs(model, algo)
+    on_policy = algorithm_info(algo).on_policy
+
+    from tipl_sb3.callback import TIPLCallback
+    from tipl_sb3.guards import RecentRolloutObservations
+
+    recent = RecentRolloutObservations(model.device) if guard and on_policy else None
+    wrapped: dict[str, TIPLOptimizer] = {}
+    for part, base in optimizers.items():
+        if targets != "both" and part != targets:
+            continue
+        params = [p for group in base.param_groups for p in group["params"]]
+        wrapped[part] = TIPLOptimizer(
+            params, resolved, base=base, config=cfg, specs=specs[part],
+            guard=_make_guard(model, algo, part, limit, recent) if guard else None)
+        resolved = wrapped[part].predictor  # resolve or load once, share between parts
+    if resume is not None:
+        _resume(wrapped, resume)
+    for part, tipl in wrapped.items():
+        _install(model, part, tipl)
+    logger.info("TIPL attached to SB3 %s: %s", algo.upper(),
+                ", ".join(f"{part}: {opt!r}" for part, opt in wrapped.items()))
+    return TIPLCallback(model, wrapped, on_policy, recent)
+
+
+def _resume(optimizers: dict[str, TIPLOptimizer], path: str | os.PathLike[str]) -> None:
+    states = saved_tipl_states(path)
+    if not states:
+        raise ConfigError(f"{os.fspath(path)} holds no TIPL state (saved without TIPL "
+                          "attached); attach without resume= to start a fresh history.")
+    for part, opt in optimizers.items():
+        state = states.get(part)
+        if state is None:
+            logger.info("TIPL: %s has no saved TIPL state for the %s optimizer; starting fresh",
+                        os.fspath(path), part)
+            continue
+        saved_name = state["tipl"].get("predictor")
+        current = getattr(opt.predictor, "name", "?")
+        if saved_name != current:
+            logger.warning("TIPL: the %s history was recorded with predictor %r, continuing "
+                           "with %r", part, saved_name, current)
+        try:
+            opt.load_state_dict(state)
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"Cannot resume the {part} optimizer from {os.fspath(path)}: "
+                              f"{exc}") from exc
+
+
+def load(algorithm: type[ModelT], path: str | os.PathLike[str], *, env: Any = None,
+         predictor: Predictor | str | os.PathLike[str] = "default", guard: bool = True,
+         guard_limit: float | None = None, targets: Targets = "both",
+         **load_kwargs: Any) -> tuple[ModelT, TIPLCallback]:
+    """``algorithm.load(path, env=env, **load_kwargs)``, then :func:`attach` with
+    ``resume=path``: the agent continues with its saved weights and optimizer moments, and
+    TIPL with its saved history, counters and jump config. Continue with
+    ``model.learn(steps, callback=callback, reset_num_timesteps=False)``.
+
+    SB3 saves neither the env's state nor the random generators, nor the observations the
+    PPO/A2C guard last saw: the first rollout boundary after loading is skipped when the
+    saved history is not empty and a guard is on.
+    """
+    model = algorithm.load(Path(path), env=env, **load_kwargs)
+    callback = attach(model, predictor, guard=guard, guard_limit=guard_limit, targets=targets,
+                      resume=path)
+    return model, callback

@@ -1,0 +1,95 @@
+"""``TIPLCallback``: the SB3 callback that tells the TIPL optimizers of an agent when to jump.
+
+Safe points, where no update is half done:
+
+* ``manual`` mode (PPO/A2C always): at every rollout start, i.e. after the previous
+  ``train()`` and before new data is collected. Never at a rollout end: there the values and
+  log-probabilities of the rollout are already computed and ``train()`` has yet to use them.
+  Off-policy agents in ``manual`` mode jump after an env step, between two ``train()`` calls.
+* ``auto`` mode (DQN/SAC/TD3 by default): inside the optimizer's own ``step()``; the callback
+  has nothing to do (the guards read the replay buffer themselves).
+
+The PPO/A2C guard observes the newest rollout observations, captured at each rollout end
+(:class:`~tipl_sb3.guards.RecentRolloutObservations`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+
+from tipl_opt.errors import ConfigError
+from tipl_opt.optimizer import TIPLOptimizer
+from tipl_sb3.guards import RecentRolloutObservations, RolloutKLGuard
+
+logger = logging.getLogger(__name__)
+
+
+class TIPLCallback(BaseCallback):
+    """Drives the :class:`~tipl_opt.optimizer.TIPLOptimizer` s that :func:`tipl_sb3.attach`
+    put into ``model``; pass it to ``model.learn(callback=...)``.
+
+    * ``optimizers``: the TIPL optimizers by part (``"policy"``, or ``"actor"``/``"critic"``);
+    * ``rollout_observations``: kept for the PPO/A2C KL guard (``None`` without a guard).
+
+    The callback may be reused across ``learn()`` calls on the same model; it refuses another
+    model.
+    """
+
+    def __init__(self, model: BaseAlgorithm, optimizers: dict[str, TIPLOptimizer],
+                 on_policy: bool, rollout_observations: RecentRolloutObservations | None) -> None:
+        super().__init__(verbose=0)
+        self.attached_to = model
+        self.optimizers = optimizers
+        self.on_policy = on_policy
+        self.rollout_observations = rollout_observations
+        self._manual = [opt for opt in optimizers.values() if opt.config.mode == "manual"]
+
+    # -- what it did ------------------------------------------------------------------------
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Snapshot and jump counters of each TIPL optimizer, by part."""
+        return {part: dict(opt.counters) for part, opt in self.optimizers.items()}
+
+    def describe(self) -> dict[str, Any]:
+        """Predictor, jump config and counters by part (JSON-serialisable)."""
+        first = next(iter(self.optimizers.values()))
+        return {"predictor": str(getattr(first.predictor, "name", type(first.predictor).__name__)),
+                "config": {part: opt.config.model_dump(mode="json")
+                           for part, opt in self.optimizers.items()},
+                "counters": self.counters()}
+
+    # -- SB3 hooks --------------------------------------------------------------------------
+    def _on_training_start(self) -> None:
+        if self.model is not self.attached_to:
+            raise ConfigError("This TIPLCallback was made by attach() for another model; call "
+                              "tipl_sb3.attach(model) for the model you train.")
+
+    def _on_rollout_start(self) -> None:
+        if self.on_policy:
+            self._safe_point()
+
+    def _on_rollout_end(self) -> None:
+        # Only read: the weights must not change between here and train().
+        if self.rollout_observations is not None:
+            self.rollout_observations.capture(self.model.rollout_buffer)  # type: ignore[attr-defined]
+
+    def _on_step(self) -> bool:
+        if not self.on_policy and self._manual:
+            self._safe_point()
+        return True
+
+    def _safe_point(self) -> None:
+        for opt in self._manual:
+            if self._lacks_observations(opt):
+                # Only after resuming a saved history: no rollout seen yet to check a jump on.
+                logger.info("TIPL: skipping the safe point at env step %d (no rollout observed "
+                            "yet for the guard)", self.num_timesteps)
+                continue
+            opt.maybe_jump()
+
+    def _lacks_observations(self, opt: TIPLOptimizer) -> bool:
+        return (isinstance(opt.guard, RolloutKLGuard) and not opt.guard.ready
+                and len(opt.history) > 0)
