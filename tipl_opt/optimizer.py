@@ -37,7 +37,7 @@ def guess_role(name: str) -> str:
 
 
 def _resolve_predictor(predictor: Predictor | str | None) -> Predictor:
-    if predictor is None:
+    if predictor is None or predictor == "default":
         try:
             return load_predictor("default")
         except TiplError:
@@ -90,6 +90,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self.predictor = _resolve_predictor(predictor)
         self.base = base
         super().__init__(base.param_groups, base.defaults)
+        self.param_groups = base.param_groups  # the very same list and dicts as the base
         self.state = base.state  # shared, so the base's moments are ours
         owned = [p for group in self.param_groups for p in group["params"]]
         if specs is None:
@@ -113,7 +114,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
 
     # -- the Optimizer interface ------------------------------------------------------------
     @property
-    def _owned(self) -> list[torch.Tensor]:
+    def owned_params(self) -> list[torch.Tensor]:
+        """The parameters this optimizer (and its base) steps, in flatten order."""
         return [p for group in self.param_groups for p in group["params"]]
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:
@@ -140,12 +142,12 @@ class TIPLOptimizer(torch.optim.Optimizer):
         """The parameters as one float32 vector [P] on the history's device."""
         device = self.history.buffer.device
         return torch.cat([p.detach().reshape(-1).to(device, torch.float32)
-                          for p in self._owned])
+                          for p in self.owned_params])
 
     def _write(self, vector: torch.Tensor) -> None:
         offset = 0
         with torch.no_grad():
-            for p in self._owned:
+            for p in self.owned_params:
                 n = p.numel()
                 p.copy_(vector[offset : offset + n].view_as(p))
                 offset += n
@@ -177,7 +179,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
 
     def jump(self, guard: JumpGuard | None = None) -> JumpReport:
         """Predict from the full window and try the jump now (with backtracking under
-        ``guard``). The window restarts at the resulting weights whatever the outcome."""
+        ``guard``, default: the optimizer's own). The window restarts at the resulting
+        weights whatever the outcome."""
+        guard = guard if guard is not None else self.guard
         if not self.history.full:
             raise TiplError(f"the window holds {len(self.history)} of {self.history.capacity} "
                             "snapshots; a jump needs a full window")
