@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -111,6 +112,21 @@ def ratio_line(summary: TrainSummary) -> str | None:
     return "; ".join(parts)
 
 
+def parse_hyperparams(items: list[str]) -> dict[str, Any]:
+    """``["n_steps=512", "gamma=0.98"]`` -> ``{"n_steps": 512, "gamma": 0.98}`` (JSON values,
+    else strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--hp")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def train_command(
     lib: Annotated[str, typer.Option(help="RL library adapter: sb3 or tianshou.")] = "sb3",
     algo: Annotated[str, typer.Option(help="Algorithm: ppo, a2c, dqn, sac, td3.")] = "ppo",
@@ -133,6 +149,9 @@ def train_command(
         "--save-paths", help="Also write each run's learning path (collect format).")] = False,
     no_guard: Annotated[bool, typer.Option("--no-guard", help="Accept jumps unguarded.")]
     = False,
+    hp: Annotated[list[str] | None, typer.Option(
+        "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512.")]
+    = None,
 ) -> None:
     """Train with TIPL (or without: --predictor none); --compare adds the base optimizer on the
     same seeds and prints a side-by-side table and a learning-curve plot.
@@ -146,6 +165,7 @@ def train_command(
         "save_paths": save_paths, "guard": not no_guard}
     if hidden:
         options["hidden_sizes"] = _hidden(hidden)
+    options["hyperparams"] = parse_hyperparams(hp or [])
     try:
         cfg = TrainConfig.model_validate(options)
     except (ValueError, TiplError) as exc:

@@ -1,0 +1,59 @@
+"""`tipl train --compare` and `tipl bench --suite smoke` on real (tiny) trainings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tipl_opt.cli import app
+
+runner = CliRunner(env={"COLUMNS": "220", "NO_COLOR": "1"})
+
+
+def test_train_compare_runs_base_and_tipl_on_the_same_seed(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--lib", "sb3", "--algo", "ppo", "--env",
+                                 "CartPole-v1", "--steps", "1536", "--every", "256",
+                                 "--predictor", "linear", "--compare", "--eval-episodes", "1",
+                                 "--hidden", "16", "--out", str(tmp_path), "--save-paths",
+                                 "--hp", "n_steps=128", "--hp", "batch_size=64"])
+    assert result.exit_code == 0, result.output
+    assert "base" in result.output and "tipl:linear" in result.output
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert set(doc["variants"]) == {"base", "tipl:linear"}
+    base, tipl = doc["variants"]["base"], doc["variants"]["tipl:linear"]
+    assert base["seeds"] == tipl["seeds"] == [0]
+    assert tipl["jumps"]["jumps_tried"] >= 1 and base["jumps"] == {}
+    curve = next(iter(tipl["curves"].values()))
+    assert curve[0][0] == 0 and curve[-1][0] >= 1536
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((tmp_path / "paths").glob("*.safetensors"))) == 2
+
+
+def test_train_rejects_an_unknown_predictor(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--predictor", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "Unknown predictor 'nope'" in result.output
+
+
+def test_bench_smoke_suite_json_carries_every_field(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "--suite", "smoke", "--seeds", "2", "--workers", "2",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "bench-smoke.json").read_text())
+    assert doc["suite"] == "smoke" and set(doc["goals"]) == {"speedup", "no_harm",
+                                                             "beats_linear"}
+    [env] = doc["envs"]
+    assert env["env"] == "CartPole-v1" and env["threshold"] == 475.0
+    assert set(env["variants"]) == {"base", "tipl:default", "tipl:linear"}
+    for variant in env["variants"].values():
+        assert variant["seeds"] == [0, 1]
+        for metric in ("steps_to_threshold", "final_return", "auc", "wall_time"):
+            assert set(variant[metric]) == {"median", "low", "high"}
+        assert len(variant["curves"]) == 2
+    assert env["variants"]["tipl:linear"]["jumps"]["jumps_tried"] >= 2
+    assert set(env["ratios_vs_base"]) == {"tipl:default", "tipl:linear"}
+    assert "tipl_overhead_wall" in env
+    report = (tmp_path / "bench-smoke.md").read_text()
+    assert "## CartPole-v1" in report and "## Goals" in report
+    assert (tmp_path / "smoke-CartPole-v1.png").exists()
