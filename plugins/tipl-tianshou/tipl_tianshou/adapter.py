@@ -9,7 +9,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TrainSpec
+from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import check_env_id, require_action_space
 from tipl_tianshou.hyperparams import ALGORITHMS, check_algorithm, resolve
 
@@ -47,12 +47,17 @@ class TianshouAdapter:
         require_action_space(spec.algo, spec.env_id, ACTION_SPACES[spec.algo])
 
     def collect(self, spec: TrainSpec, on_snapshot: SnapshotSink,
-                on_progress: ProgressSink) -> dict[str, Any]:
-        """Train ``spec`` and emit snapshots (see :func:`tipl_tianshou.collect.run_collection`)."""
+                on_progress: ProgressSink, tipl: TIPLSetup | None = None) -> dict[str, Any]:
+        """Train ``spec`` and emit snapshots (see :func:`tipl_tianshou.collect.run_collection`).
+
+        With ``tipl``, the optimizers are TIPLOptimizers (PPO: manual jumps at rollout
+        boundaries; DQN, SAC: auto; the setup's ``jump`` fields override these defaults, see
+        :mod:`tipl_tianshou.attach`), and the hyperparameters gain a ``"tipl"`` entry with the
+        predictor and each optimizer's final jump counters."""
         self.check(spec)
         from tipl_tianshou.collect import run_collection
 
-        return run_collection(spec, on_snapshot, on_progress)
+        return run_collection(spec, on_snapshot, on_progress, tipl=tipl)
 
     def evaluate_weights(self, spec: TrainSpec, params: Mapping[str, torch.Tensor],
                          episodes: int) -> tuple[float, float]:

@@ -32,6 +32,15 @@ OptimWrapper = Callable[["OptimizerFactory"], "OptimizerFactory"]
 Applied to every optimizer whose parameters are snapshotted (PPO's actor-critic, DQN's Q-net,
 SAC's actor and both critics), never to SAC's entropy-coefficient optimizer."""
 
+OptimWrapping = OptimWrapper | Mapping[str, OptimWrapper]
+"""One wrapper for every snapshotted optimizer, or one per part label (see :data:`PARTS`;
+parts left out keep the plain factory)."""
+
+PARTS: dict[str, tuple[str, ...]] = {"ppo": ("actor_critic",), "dqn": ("q",),
+                                     "sac": ("actor", "critic1", "critic2")}
+"""Labels of each algorithm's snapshotted optimizers, in the algorithm's order (the labels of
+:attr:`Agent.optimizers`, and the keys a per-part ``wrap_optim`` mapping takes)."""
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
@@ -60,10 +69,13 @@ def _identity(factory: OptimizerFactory) -> OptimizerFactory:
     return factory
 
 
-def _adam(lr: float, wrap: OptimWrapper) -> OptimizerFactory:
+def _adam(lr: float, wrap: OptimWrapping, part: str) -> OptimizerFactory:
     from tianshou.algorithm.optim import AdamOptimizerFactory
 
-    return wrap(AdamOptimizerFactory(lr=lr))
+    factory = AdamOptimizerFactory(lr=lr)
+    if isinstance(wrap, Mapping):
+        return wrap[part](factory) if part in wrap else factory
+    return wrap(factory)
 
 
 def _trunk(obs_shape: Sequence[int], hidden: Sequence[int], activation: type[nn.Module],
@@ -107,7 +119,7 @@ def _obs_shape(env: gym.Env[Any, Any]) -> tuple[int, ...]:
 
 
 def _build_ppo(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[int],
-               act: type[nn.Module], wrap: OptimWrapper) -> Agent:
+               act: type[nn.Module], wrap: OptimWrapping) -> Agent:
     from tianshou.algorithm import PPO
     from tianshou.algorithm.modelfree.reinforce import (
         DiscreteActorPolicy,
@@ -149,7 +161,8 @@ def _build_ppo(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[in
                                               action_scaling=True, action_bound_method="clip")
         head = "ContinuousActorProbabilistic(unbounded, state-independent sigma) + Normal"
     algorithm = PPO(
-        policy=policy, critic=critic, optim=_adam(s["lr"], wrap), eps_clip=s["eps_clip"],
+        policy=policy, critic=critic, optim=_adam(s["lr"], wrap, "actor_critic"),
+        eps_clip=s["eps_clip"],
         dual_clip=s["dual_clip"], value_clip=s["value_clip"],
         advantage_normalization=s["advantage_normalization"],
         recompute_advantage=s["recompute_advantage"], vf_coef=s["vf_coef"],
@@ -167,7 +180,7 @@ def _build_ppo(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[in
 
 
 def _build_dqn(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[int],
-               act: type[nn.Module], wrap: OptimWrapper) -> Agent:
+               act: type[nn.Module], wrap: OptimWrapping) -> Agent:
     from tianshou.algorithm import DQN
     from tianshou.algorithm.modelfree.dqn import DiscreteQLearningPolicy
 
@@ -177,7 +190,7 @@ def _build_dqn(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[in
     policy = DiscreteQLearningPolicy(model=q_net, action_space=space,
                                      observation_space=env.observation_space,
                                      eps_training=s["eps_train"], eps_inference=0.0)
-    algorithm = DQN(policy=policy, optim=_adam(s["lr"], wrap), gamma=s["gamma"],
+    algorithm = DQN(policy=policy, optim=_adam(s["lr"], wrap, "q"), gamma=s["gamma"],
                     n_step_return_horizon=s["n_step_return_horizon"],
                     target_update_freq=s["target_update_freq"], is_double=s["is_double"],
                     huber_loss_delta=s["huber_loss_delta"])
@@ -191,7 +204,7 @@ def _build_dqn(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[in
 
 
 def _build_sac(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[int],
-               act: type[nn.Module], wrap: OptimWrapper) -> Agent:
+               act: type[nn.Module], wrap: OptimWrapping) -> Agent:
     from tianshou.algorithm import SAC
     from tianshou.algorithm.modelfree.sac import AutoAlpha, SACPolicy
     from tianshou.algorithm.optim import AdamOptimizerFactory
@@ -215,10 +228,11 @@ def _build_sac(env: gym.Env[Any, Any], s: Mapping[str, Any], hidden: Sequence[in
         alpha = AutoAlpha(target_entropy=-float(np.prod(space.shape)),
                           log_alpha=float(np.log(s["alpha"])),
                           optim=AdamOptimizerFactory(lr=s["alpha_lr"]))
-    algorithm: SAC[Any] = SAC(policy=policy, policy_optim=_adam(actor_lr, wrap), critic=critics[0],
-                    critic_optim=_adam(critic_lr, wrap), critic2=critics[1],
-                    critic2_optim=_adam(critic_lr, wrap), tau=s["tau"], gamma=s["gamma"],
-                    alpha=alpha, n_step_return_horizon=s["n_step_return_horizon"])
+    algorithm: SAC[Any] = SAC(
+        policy=policy, policy_optim=_adam(actor_lr, wrap, "actor"), critic=critics[0],
+        critic_optim=_adam(critic_lr, wrap, "critic1"), critic2=critics[1],
+        critic2_optim=_adam(critic_lr, wrap, "critic2"), tau=s["tau"], gamma=s["gamma"],
+        alpha=alpha, n_step_return_horizon=s["n_step_return_horizon"])
     optimizers = (("actor", _raw(algorithm.policy_optim)),
                   ("critic1", _raw(algorithm.critic_optim)),
                   ("critic2", _raw(algorithm.critic2_optim)))
@@ -237,12 +251,19 @@ _BUILDERS = {"ppo": _build_ppo, "dqn": _build_dqn, "sac": _build_sac}
 
 def build_agent(algo: str, env: gym.Env[Any, Any], settings: Mapping[str, Any],
                 hidden_sizes: Sequence[int], activation: str,
-                wrap_optim: OptimWrapper | None = None) -> Agent:
+                wrap_optim: OptimWrapping | None = None) -> Agent:
     """Build the networks and the Tianshou algorithm for ``algo`` on ``env``'s spaces.
 
     ``settings`` are resolved hyperparameters (:func:`tipl_tianshou.hyperparams.resolve`).
-    Seed torch before calling: the weights are initialised here.
+    ``wrap_optim``: one :data:`OptimWrapper` for every snapshotted optimizer, or a mapping from
+    part labels (:data:`PARTS`) to wrappers. Seed torch before calling: the weights are
+    initialised here.
     """
+    if isinstance(wrap_optim, Mapping):
+        unknown = sorted(set(wrap_optim) - set(PARTS[algo]))
+        if unknown:
+            raise ValueError(f"unknown optimizer part(s) {unknown} for {algo.upper()}; "
+                             f"parts: {', '.join(PARTS[algo])}")
     agent = _BUILDERS[algo](env, settings, hidden_sizes, ACTIVATIONS[activation],
                             wrap_optim or _identity)
     agent.description.update({
@@ -252,15 +273,18 @@ def build_agent(algo: str, env: gym.Env[Any, Any], settings: Mapping[str, Any],
     return agent
 
 
-def build_collector(agent: Agent, envs: BaseVectorEnv, buffer_size: int) -> Collector[Any]:
+def build_collector(agent: Agent, envs: BaseVectorEnv, buffer_size: int,
+                    collector_class: type[Collector[Any]] | None = None) -> Collector[Any]:
     """The training collector: a replay buffer of ``buffer_size`` over ``envs``.
 
     Exploration noise is on for off-policy agents (DQN's epsilon-greedy lives there).
+    ``collector_class``: a ``Collector`` subclass to build instead (same arguments).
     """
     from tianshou.data import Collector, VectorReplayBuffer
 
     buffer = VectorReplayBuffer(buffer_size, len(envs))
-    return Collector(agent.algorithm, envs, buffer, exploration_noise=not agent.on_policy)
+    cls = collector_class or Collector
+    return cls(agent.algorithm, envs, buffer, exploration_noise=not agent.on_policy)
 
 
 @dataclass(frozen=True)

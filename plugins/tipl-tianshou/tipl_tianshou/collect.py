@@ -4,6 +4,10 @@ Snapshots are taken at safe points only: before training (the initial weights), 
 trainer's ``training_fn`` hook, which Tianshou calls right before every collect step, i.e. after
 the previous update finished (for PPO: a rollout boundary), and after training (the final
 weights). Between snapshots the only work added to a collect step is a counter comparison.
+
+With a :class:`~tipl_opt.adapters.TIPLSetup`, the optimizers are TIPLOptimizers
+(:mod:`tipl_tianshou.attach`): PPO jumps in ``training_fn`` before the snapshot is taken (so a
+snapshot holds the weights the next rollout acts with), DQN and SAC inside their updates.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TrainSpec
+from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import SnapshotClock, evaluate, make_env
+from tipl_opt.errors import ConfigError
 from tipl_opt.paths.spec import Snapshot, TaggedParam
 from tipl_tianshou.agents import Agent, OptimWrapper, build_agent, build_collector
 from tipl_tianshou.agents import optimized_parameters as _optimized_parameters
@@ -111,7 +116,8 @@ def _trainer_params(agent: Agent, settings: dict[str, Any], budget: StepBudget,
 
 
 def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: ProgressSink,
-                   wrap_optim: OptimWrapper | None = None) -> dict[str, Any]:
+                   wrap_optim: OptimWrapper | None = None,
+                   tipl: TIPLSetup | None = None) -> dict[str, Any]:
     """Train ``spec`` with Tianshou's trainer and send every snapshot to ``on_snapshot``.
 
     Snapshots: the initial weights (env step 0), one at the first ``training_fn`` call at or
@@ -125,14 +131,22 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
 
     ``on_progress`` receives the training env steps before every collect step and at the end.
     ``wrap_optim`` replaces the Adam factory of every snapshotted optimizer (identity if
-    ``None``). Seeds numpy's and torch's global generators with ``spec.seed``. Returns the
-    hyperparameters used (JSON-serialisable).
+    ``None``). ``tipl`` attaches TIPLOptimizers instead (see :mod:`tipl_tianshou.attach`); the
+    returned hyperparameters then hold a ``"tipl"`` entry (predictor, jump config, guards,
+    final counters per optimizer). Seeds numpy's and torch's global generators with
+    ``spec.seed`` (after loading the predictor). Returns the hyperparameters used
+    (JSON-serialisable).
     """
     from tianshou.env import DummyVectorEnv
+
+    from tipl_tianshou.attach import TIPLAttachment
 
     started = time.perf_counter()
     settings = resolve(spec.algo, spec.hyperparams)
     budget = plan_budget(spec.algo, settings, spec.total_steps)
+    if tipl is not None and wrap_optim is not None:
+        raise ConfigError("pass either wrap_optim or tipl, not both")
+    attachment = TIPLAttachment(spec.algo, tipl) if tipl is not None else None
     _seed_everything(spec.seed)
 
     eval_env = make_env(spec.env_id)
@@ -140,9 +154,12 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     try:
         train_envs.seed(spec.seed)
         agent = build_agent(spec.algo, eval_env, settings, spec.hidden_sizes, spec.activation,
-                            wrap_optim)
+                            attachment.wrappers() if attachment else wrap_optim)
         buffer_size = budget.collect if agent.on_policy else settings["buffer_size"]
-        collector = build_collector(agent, train_envs, buffer_size)
+        collector = build_collector(agent, train_envs, buffer_size,
+                                    attachment.collector_class(agent) if attachment else None)
+        if attachment is not None:
+            attachment.bind(agent, collector)
         counter = GradStepCounter(agent.counted)
         take = SnapshotTaker(agent, spec, eval_env, counter, on_snapshot)
         take(0)
@@ -164,6 +181,8 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
             on_progress(env_steps)
             if set_eps is not None:
                 set_eps(schedule(env_steps))
+            if attachment is not None:
+                attachment.at_safe_point()
             if clock.due(env_steps):
                 take(env_steps)
 
@@ -181,6 +200,7 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     logger.info("tianshou %s on %s (seed %d): %d env steps, %d gradient steps, %d snapshots "
                 "in %.1f s", spec.algo.upper(), spec.env_id, spec.seed, final_steps,
                 counter.count, take.count, time.perf_counter() - started)
+    extra = {"tipl": attachment.summary()} if attachment is not None else {}
     return {
         **settings,
         "algorithm": spec.algo,
@@ -194,4 +214,5 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
         "num_train_envs": 1,
         "buffer_size": buffer_size,
         "net": agent.description,
+        **extra,
     }
