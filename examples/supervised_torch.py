@@ -44,7 +44,7 @@ def train(steps: int, use_tipl: bool, seed: int = 0) -> float:
         loss.backward()
         optimizer.step()
     if isinstance(optimizer, TIPLOptimizer):
-        print(f"jumps: {optimizer.counters}")
+        print(f"TIPL jumps: {optimizer.counters}")
     with torch.no_grad():
         return float(loss_fn())
 
