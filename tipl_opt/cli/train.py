@@ -32,27 +32,28 @@ class _Live:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
+        self.returns: dict[str, float] = {}
         self.jumps: dict[str, list[int]] = {}
 
     def on_event(self, event: Any) -> None:
         if not isinstance(event, RunEvent):
             return
-        if event.run not in self.tasks:
-            self.tasks[event.run] = self.progress.add_task(event.run, total=event.total_steps,
-                                                           info="")
-            self.jumps[event.run] = [0, 0]
-        task = self.tasks[event.run]
-        self.progress.update(task, completed=min(event.env_steps, event.total_steps))
-        jumps = self.jumps[event.run]
-        if event.kind == "jump":
-            jumps[0] += int(event.accepted)
-            jumps[1] += 1
-        if event.kind in ("snapshot", "jump"):
-            ret = "" if math.isnan(event.last_return) else f"return {event.last_return:.1f}"
-            if event.kind == "jump":
-                ret = self.progress.tasks[task].fields.get("info", "").split("  ")[0]
-            extra = f"  jumps {jumps[0]}/{jumps[1]}" if jumps[1] else ""
-            self.progress.update(task, info=f"{ret}{extra}")
+        run = event.run
+        if run not in self.tasks:
+            self.tasks[run] = self.progress.add_task(run, total=event.total_steps, info="")
+            self.jumps[run] = [0, 0]
+            self.returns[run] = math.nan
+        if event.kind == "snapshot":
+            self.returns[run] = event.last_return
+        elif event.kind == "jump":
+            self.jumps[run][0] += int(event.accepted)
+            self.jumps[run][1] += 1
+        ok, tried = self.jumps[run]
+        info = "" if math.isnan(self.returns[run]) else f"return {self.returns[run]:.1f}"
+        if tried:
+            info += f"  jumps {ok}/{tried}"
+        self.progress.update(self.tasks[run], completed=min(event.env_steps, event.total_steps),
+                             info=info)
 
     def on_result(self, result: RunResult) -> None:
         task = self.tasks.get(result.name)
