@@ -12,7 +12,14 @@ import torch
 from torch import nn
 
 from tipl_opt.errors import ConfigError, TiplError
-from tipl_opt.guard import ActionDistanceGuard, KLGuard, LossGuard
+from tipl_opt.guard import (
+    ActionDistanceGuard,
+    GreedyActionGuard,
+    JumpGuard,
+    KLGuard,
+    LossGuard,
+    QChangeGuard,
+)
 from tipl_opt.history import WeightHistory
 from tipl_opt.hookspecs import hookimpl
 from tipl_opt.jumps import JumpConfig
@@ -157,6 +164,135 @@ def test_kl_and_action_guards_measure_behaviour_change() -> None:
     with torch.no_grad():
         net.weight[0].add_(1.0)  # changes the logits' difference, not just their level
     assert kl.measure() > 0.01 and act.measure() > 0.1
+
+
+def greedy_q() -> nn.Linear:
+    """Q [N, 3] = (x, y, 0) for observations (x, y)."""
+    q = nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        q.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+    return q
+
+
+GREEDY_OBS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [-1.0, -1.0]])  # greedy 0, 1, 0, 2
+
+
+def test_greedy_action_guard_counts_changed_argmaxes() -> None:
+    q = greedy_q()
+    guard = GreedyActionGuard(q, GREEDY_OBS, limit=0.1)
+    assert isinstance(guard, JumpGuard) and guard.name == "greedy_change"
+    guard.reference()
+    assert guard.measure() == 0.0
+    with torch.no_grad():
+        q.weight[1, 1] = 3.0  # obs 2 now prefers action 1 (3 > 2); the others keep theirs
+    assert guard.measure() == pytest.approx(0.25)
+
+
+def test_greedy_action_guard_reads_a_fresh_batch_at_every_reference() -> None:
+    q = greedy_q()
+    batches = [GREEDY_OBS[:2], GREEDY_OBS[2:]]
+    reads: list[torch.Tensor] = []
+
+    def newest() -> torch.Tensor:
+        reads.append(batches[len(reads)])
+        return reads[-1]
+
+    guard = GreedyActionGuard(q, newest, limit=0.1)
+    guard.reference()  # first jump: obs 0 and 1
+    with torch.no_grad():
+        q.weight[1, 1] = 3.0
+    assert guard.measure() == 0.0 and guard.measure() == 0.0  # measures reuse the batch
+    assert len(reads) == 1
+    with torch.no_grad():
+        q.weight[1, 1] = 1.0
+    guard.reference()  # next jump: obs 2 and 3
+    with torch.no_grad():
+        q.weight[1, 1] = 3.0
+    assert len(reads) == 2 and guard.measure() == pytest.approx(0.5)
+
+
+def test_q_change_guard_is_relative() -> None:
+    obs, act = torch.ones(4, 2), torch.ones(4, 1)
+    scale = [1.0]
+    guard = QChangeGuard(lambda o, a: scale[0] * (o.sum(1) + a.sum(1)), (obs, act), limit=0.1)
+    assert isinstance(guard, JumpGuard) and guard.name == "q_change"
+    guard.reference()
+    assert guard.measure() == 0.0
+    scale[0] = 1.05
+    assert guard.measure() == pytest.approx(0.05)
+
+
+def test_q_change_guard_takes_a_tuple_of_critics_and_a_callable_batch() -> None:
+    """SB3's ContinuousCritic returns one [N, 1] tensor per Q-network."""
+    obs, act = torch.ones(4, 2), torch.full((4, 1), 2.0)
+    scales = [1.0, 1.0]
+    reads: list[int] = []
+
+    def critic(o: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        q = o.sum(1, keepdim=True) + a  # [N, 1] = 4
+        return scales[0] * q, scales[1] * q
+
+    def newest() -> tuple[torch.Tensor, torch.Tensor]:
+        reads.append(1)
+        return obs, act
+
+    guard = QChangeGuard(critic, newest, limit=0.1)
+    guard.reference()
+    scales[1] = 1.2  # one critic of two moves by 20%: 10% of the mean |Q|
+    assert guard.measure() == pytest.approx(0.1) and len(reads) == 1
+
+
+def test_q_change_guard_floors_the_scale_of_zero_q_values() -> None:
+    level = [0.0]
+    guard = QChangeGuard(lambda o, a: torch.full((len(o), 1), level[0]),
+                         (torch.ones(3, 2), torch.ones(3, 1)))
+    guard.reference()
+    level[0] = 1e-8
+    assert guard.measure() == pytest.approx(1e-8 / 1e-6)
+
+
+def _guards_on(observations: Any) -> list[JumpGuard]:
+    net = nn.Linear(2, 3)
+
+    def pair() -> tuple[torch.Tensor, torch.Tensor]:
+        obs = observations() if callable(observations) else observations
+        return obs, torch.zeros(len(obs), 1)
+
+    return [KLGuard(lambda o: torch.distributions.Categorical(logits=net(o)), observations),
+            ActionDistanceGuard(lambda o: torch.tanh(net(o)), observations),
+            GreedyActionGuard(net, observations),
+            QChangeGuard(lambda o, a: net(o)[:, :1] + a, pair if callable(observations)
+                         else pair())]
+
+
+@pytest.mark.parametrize("empty", [torch.empty(0), torch.empty(0, 2)])
+@pytest.mark.parametrize("form", ["tensor", "callable"])
+def test_an_empty_batch_measures_inf(empty: torch.Tensor, form: str) -> None:
+    for guard in _guards_on(empty if form == "tensor" else lambda: empty):
+        guard.reference()  # the model is never called on the empty batch
+        assert guard.measure() == math.inf, guard.name
+
+
+def test_guards_measure_only_after_a_reference() -> None:
+    for guard in _guards_on(torch.ones(2, 2)):
+        with pytest.raises(RuntimeError, match="reference"):
+            guard.measure()
+
+
+def test_a_guard_with_no_observations_yet_rejects_the_jump_exactly() -> None:
+    net = nn.Linear(2, 3)
+    before = [p.detach().clone() for p in net.parameters()]
+    opt = TIPLOptimizer(net, ShiftPredictor(2), base=torch.optim.SGD(net.parameters(), lr=0.0),
+                        config={"snapshot_every": 1},
+                        guard=GreedyActionGuard(net, lambda: torch.empty(0, 2)))
+    for _ in range(2):
+        opt.zero_grad()
+        net(torch.ones(1, 2)).sum().backward()
+        opt.step()
+    report = opt.last_report
+    assert report is not None and not report.accepted and report.guard == math.inf
+    assert "greedy_change inf > limit 0.1" in report.reason
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
 
 
 def test_lr_scheduler_and_direct_lr_writes_reach_the_base() -> None:

@@ -3,23 +3,46 @@
 A guard is asked twice per jump: :meth:`JumpGuard.reference` on the current weights, then
 :meth:`JumpGuard.measure` after each candidate is written into the parameters. A jump is accepted
 when the measure is at most ``limit``; otherwise it is shortened (1, 1/2, 1/4 ...) or skipped.
+
+The behaviour guards (:class:`KLGuard`, :class:`ActionDistanceGuard`,
+:class:`GreedyActionGuard`, :class:`QChangeGuard`) measure on a batch: a tensor, or a
+zero-argument callable returning one that is called at every :meth:`~JumpGuard.reference`, so
+each jump is checked on the freshest data (an RL agent's newest rollout or replay transitions).
+An empty batch (no rows) makes :meth:`~JumpGuard.measure` return ``math.inf``: the jump is
+rejected, since nothing says it is safe.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import torch
 from torch.distributions import Distribution, kl_divergence
+
+Observations: TypeAlias = torch.Tensor | Callable[[], torch.Tensor]
+"""Observations ``[N, *obs_shape]``, or a zero-argument callable returning them."""
+
+ObservationActions: TypeAlias = (tuple[torch.Tensor, torch.Tensor]
+                                 | Callable[[], tuple[torch.Tensor, torch.Tensor]])
+"""``(observations [N, *obs_shape], actions [N, *action_shape])``, or a zero-argument callable
+returning that pair."""
 
 
 @runtime_checkable
 class JumpGuard(Protocol):
     """Measures the behaviour change caused by a jump. ``limit`` is the trust region."""
 
-    limit: float
-    name: str
+    @property
+    def name(self) -> str:
+        """Short label of what is measured (shown in jump reports)."""
+        ...
+
+    @property
+    def limit(self) -> float:
+        """Largest accepted :meth:`measure`."""
+        ...
 
     def reference(self) -> None:
         """Record the behaviour of the current (pre-jump) weights."""
@@ -30,57 +53,174 @@ class JumpGuard(Protocol):
         ...
 
 
-class KLGuard:
+def _fresh(batch: Any) -> Any:
+    """``batch()`` for a callable batch source, else ``batch`` itself."""
+    return batch() if callable(batch) else batch
+
+
+class _BatchGuard:
+    """Shared reference/measure logic of the behaviour guards.
+
+    A subclass says how to get the model inputs (:meth:`_inputs`: a tuple whose first entry has
+    the batch rows), what the model does on them (:meth:`_behaviour`) and how far two behaviours
+    are apart (:meth:`_change`). The inputs are read once per :meth:`reference` and reused by
+    every :meth:`measure` of that jump.
+    """
+
+    name = "behaviour"
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._batch: tuple[torch.Tensor, ...] | None = None
+        self._old: Any = None
+
+    def _inputs(self) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def _behaviour(self, *inputs: torch.Tensor) -> Any:
+        raise NotImplementedError
+
+    def _change(self, old: Any, new: Any) -> float:
+        raise NotImplementedError
+
+    def reference(self) -> None:
+        self._batch = self._inputs()
+        self._old = None
+        if self._batch[0].numel() > 0:
+            with torch.no_grad():
+                self._old = self._behaviour(*self._batch)
+
+    def measure(self) -> float:
+        if self._batch is None:
+            raise RuntimeError("reference() must be called before measure()")
+        if self._old is None:
+            return math.inf  # empty batch: nothing to check the jump on
+        with torch.no_grad():
+            new = self._behaviour(*self._batch)
+        return self._change(self._old, new)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}, limit={self.limit:g})"
+
+
+class _ObservationGuard(_BatchGuard):
+    """A :class:`_BatchGuard` whose model input is a batch of observations ``[N, *obs_shape]``
+    (:attr:`observations`: a tensor, or a callable returning one at each reference)."""
+
+    def __init__(self, observations: Observations, limit: float) -> None:
+        super().__init__(limit)
+        self.observations = observations
+
+    def _inputs(self) -> tuple[torch.Tensor, ...]:
+        return (_fresh(self.observations),)
+
+
+class KLGuard(_ObservationGuard):
     """Mean KL(old || new) of a stochastic policy over a batch of observations.
 
-    ``distribution(obs)`` returns the policy's action distribution for ``obs`` [N, ...].
+    * ``distribution(obs)`` returns the policy's action distribution for ``obs``
+      ``[N, *obs_shape]`` (batch shape ``[N]``, or ``[N, A]`` for independent action dimensions,
+      whose KLs are summed);
+    * ``observations``: ``[N, *obs_shape]``, or a callable returning them at each reference.
     """
 
     name = "kl"
 
     def __init__(self, distribution: Callable[[torch.Tensor], Distribution],
-                 observations: torch.Tensor, limit: float = 0.02) -> None:
-        self.distribution, self.observations, self.limit = distribution, observations, limit
-        self._old: Distribution | None = None
+                 observations: Observations, limit: float = 0.02) -> None:
+        super().__init__(observations, limit)
+        self.distribution = distribution
 
-    def reference(self) -> None:
-        with torch.no_grad():
-            self._old = self.distribution(self.observations)
+    def _behaviour(self, *inputs: torch.Tensor) -> Distribution:
+        return self.distribution(*inputs)
 
-    def measure(self) -> float:
-        if self._old is None:
-            raise RuntimeError("reference() must be called before measure()")
-        with torch.no_grad():
-            kl = kl_divergence(self._old, self.distribution(self.observations))
+    def _change(self, old: Distribution, new: Distribution) -> float:
+        kl = kl_divergence(old, new)
         if kl.ndim > 1:
             kl = kl.sum(dim=-1)
         return float(kl.mean())
 
 
-class ActionDistanceGuard:
+class ActionDistanceGuard(_ObservationGuard):
     """Mean L2 distance between deterministic actions before and after, over observations.
 
-    ``act(obs)`` returns actions [N, A]; pick ``limit`` in the action space's units (for actions
-    scaled to [-1, 1], 0.1 is a tenth of the range).
+    * ``act(obs)`` returns actions ``[N, A]`` for observations ``[N, *obs_shape]``; pick
+      ``limit`` in the action space's units (for actions scaled to [-1, 1], 0.1 is a tenth of
+      the range);
+    * ``observations``: ``[N, *obs_shape]``, or a callable returning them at each reference.
     """
 
     name = "action_distance"
 
-    def __init__(self, act: Callable[[torch.Tensor], torch.Tensor], observations: torch.Tensor,
-                 limit: float = 0.1) -> None:
-        self.act, self.observations, self.limit = act, observations, limit
-        self._old: torch.Tensor | None = None
+    def __init__(self, act: Callable[[torch.Tensor], torch.Tensor],
+                 observations: Observations, limit: float = 0.1) -> None:
+        super().__init__(observations, limit)
+        self.act = act
 
-    def reference(self) -> None:
-        with torch.no_grad():
-            self._old = self.act(self.observations).float()
+    def _behaviour(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.act(*inputs).float()
 
-    def measure(self) -> float:
-        if self._old is None:
-            raise RuntimeError("reference() must be called before measure()")
-        with torch.no_grad():
-            new = self.act(self.observations).float()
-        return float((new - self._old).reshape(len(new), -1).norm(dim=-1).mean())
+    def _change(self, old: torch.Tensor, new: torch.Tensor) -> float:
+        return float((new - old).reshape(len(new), -1).norm(dim=-1).mean())
+
+
+class GreedyActionGuard(_ObservationGuard):
+    """Share of observations whose greedy action ``argmax_a Q(obs, a)`` changes, in [0, 1]
+    (a discrete-action Q-learner such as DQN).
+
+    * ``q_values(obs)`` returns Q ``[N, n_actions]`` for observations ``[N, *obs_shape]``;
+    * ``observations``: ``[N, *obs_shape]``, or a callable returning them at each reference.
+    """
+
+    name = "greedy_change"
+
+    def __init__(self, q_values: Callable[[torch.Tensor], torch.Tensor],
+                 observations: Observations, limit: float = 0.1) -> None:
+        super().__init__(observations, limit)
+        self.q_values = q_values
+
+    def _behaviour(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.q_values(*inputs).argmax(dim=-1)
+
+    def _change(self, old: torch.Tensor, new: torch.Tensor) -> float:
+        return float((new != old).float().mean())
+
+
+def _q_columns(out: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
+    """A critic's output as ``[N, n_q]``: ``[N]`` or ``[N, 1]``, or a tuple of those (one per
+    Q-network), side by side."""
+    parts = list(out) if isinstance(out, tuple | list) else [out]
+    return torch.cat([q.reshape(len(q), -1) for q in parts], dim=-1)
+
+
+class QChangeGuard(_BatchGuard):
+    """Relative change of a critic's Q-values on (observation, action) pairs:
+    ``mean |Q_new - Q_old| / max(mean |Q_old|, 1e-6)``, over every Q-network of the critic.
+
+    * ``q_values(obs, actions)`` takes observations ``[N, *obs_shape]`` and actions
+      ``[N, *action_shape]`` and returns Q ``[N]`` or ``[N, 1]``, or a tuple of them (one per
+      Q-network, like SB3's ``ContinuousCritic``);
+    * ``batch``: ``(observations, actions)``, or a callable returning that pair at each
+      reference.
+    """
+
+    name = "q_change"
+
+    def __init__(self, q_values: Callable[[torch.Tensor, torch.Tensor], Any],
+                 batch: ObservationActions, limit: float = 0.1) -> None:
+        super().__init__(limit)
+        self.q_values, self.batch = q_values, batch
+
+    def _inputs(self) -> tuple[torch.Tensor, ...]:
+        observations, actions = _fresh(self.batch)
+        return observations, actions
+
+    def _behaviour(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return _q_columns(self.q_values(*inputs))
+
+    def _change(self, old: torch.Tensor, new: torch.Tensor) -> float:
+        scale = max(float(old.abs().mean()), 1e-6)
+        return float((new - old).abs().mean()) / scale
 
 
 class LossGuard:
@@ -102,3 +242,15 @@ class LossGuard:
         if not torch.isfinite(torch.tensor(new)):
             return float("inf")
         return (new - self._old) / max(abs(self._old), 1e-12)
+
+
+__all__ = [
+    "ActionDistanceGuard",
+    "GreedyActionGuard",
+    "JumpGuard",
+    "KLGuard",
+    "LossGuard",
+    "ObservationActions",
+    "Observations",
+    "QChangeGuard",
+]

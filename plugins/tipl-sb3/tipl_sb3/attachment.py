@@ -26,7 +26,13 @@ import torch
 from pydantic import ValidationError
 
 from tipl_opt.errors import ConfigError
-from tipl_opt.guard import JumpGuard
+from tipl_opt.guard import (
+    ActionDistanceGuard,
+    GreedyActionGuard,
+    JumpGuard,
+    KLGuard,
+    QChangeGuard,
+)
 from tipl_opt.jumps import JumpConfig
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.predictors.base import Predictor
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
     from tipl_sb3.callback import TIPLCallback
+    from tipl_sb3.guards import RecentRolloutObservations
 
 logger = logging.getLogger(__name__)
 
@@ -83,28 +90,27 @@ def _check_guardable(model: BaseAlgorithm) -> None:
 
 
 def _make_guard(model: BaseAlgorithm, algo: str, part: str, limit: float,
-                recent_rollouts: Any) -> JumpGuard:
-    from tipl_sb3.guards import (
-        GreedyActionGuard,
-        QChangeGuard,
-        RecentTransitions,
-        ReplayActionDistanceGuard,
-        RolloutKLGuard,
-    )
+                recent_rollouts: RecentRolloutObservations | None) -> JumpGuard:
+    from tipl_sb3.guards import RecentTransitions
 
     policy: Any = model.policy
     if algorithm_info(algo).on_policy:
-        return RolloutKLGuard(lambda obs: policy.get_distribution(obs).distribution,
-                              recent_rollouts, limit)
+        assert recent_rollouts is not None
+        return KLGuard(lambda obs: policy.get_distribution(obs).distribution,
+                       recent_rollouts.read, limit)
     recent = RecentTransitions(model)
+
+    def observations() -> torch.Tensor:
+        return recent.read().observations
+
     if algo == "dqn":
-        return GreedyActionGuard(lambda obs: policy.q_net(obs), recent, limit)
+        return GreedyActionGuard(lambda obs: policy.q_net(obs), observations, limit)
     if part == "critic":
-        return QChangeGuard(lambda obs, actions: policy.critic(obs, actions), recent, limit)
+        return QChangeGuard(lambda obs, actions: policy.critic(obs, actions), recent.read, limit)
     if algo == "sac":
-        return ReplayActionDistanceGuard(lambda obs: policy.actor(obs, deterministic=True),
-                                         recent, limit)
-    return ReplayActionDistanceGuard(lambda obs: policy.actor(obs), recent, limit)
+        return ActionDistanceGuard(lambda obs: policy.actor(obs, deterministic=True),
+                                   observations, limit)
+    return ActionDistanceGuard(lambda obs: policy.actor(obs), observations, limit)
 
 
 def _install(model: BaseAlgorithm, part: str, optimizer: torch.optim.Optimizer) -> None:

@@ -23,7 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from tipl_opt.errors import ConfigError
 from tipl_opt.optimizer import TIPLOptimizer
-from tipl_sb3.guards import RecentRolloutObservations, RolloutKLGuard
+from tipl_sb3.guards import RecentRolloutObservations
 
 logger = logging.getLogger(__name__)
 
@@ -91,5 +91,7 @@ class TIPLCallback(BaseCallback):
             opt.maybe_jump()
 
     def _lacks_observations(self, opt: TIPLOptimizer) -> bool:
-        return (isinstance(opt.guard, RolloutKLGuard) and not opt.guard.ready
-                and len(opt.history) > 0)
+        # With no observations the guard would measure inf and reject the jump: skip the
+        # safe point (no snapshot, no jump) instead.
+        return (opt.guard is not None and self.rollout_observations is not None
+                and not self.rollout_observations.ready and len(opt.history) > 0)

@@ -1,36 +1,32 @@
-"""Jump guards for SB3 agents, and where they get their observations from.
+"""Where the SB3 jump guards get their observations from.
 
 A guard (:class:`tipl_opt.guard.JumpGuard`) measures how much a candidate jump changes what the
-agent does on a batch of recent observations:
+agent does on a batch of recent observations, read afresh at every jump:
 
 * PPO/A2C: :class:`tipl_opt.guard.KLGuard` on ``policy.get_distribution(obs)``; the batch is
   kept by :class:`RecentRolloutObservations`, refreshed at every rollout end (the rollout buffer
   is already reset when the next rollout starts, where the jump happens);
-* DQN: :class:`GreedyActionGuard`, the share of greedy actions that change;
-* SAC/TD3 actor: :class:`ReplayActionDistanceGuard`, the mean distance between deterministic
-  actions in the policy's [-1, 1] scale; critic: :class:`QChangeGuard`, the relative change of
-  Q on recent (observation, action) pairs.
+* DQN: :class:`tipl_opt.guard.GreedyActionGuard`, the share of greedy actions that change;
+* SAC/TD3 actor: :class:`tipl_opt.guard.ActionDistanceGuard`, the mean distance between
+  deterministic actions in the policy's [-1, 1] scale; critic:
+  :class:`tipl_opt.guard.QChangeGuard`, the relative change of Q on recent (observation, action)
+  pairs.
 
-Off-policy guards read the newest transitions of the replay buffer (:class:`RecentTransitions`)
-only when a jump asks for a reference, so an env step costs nothing.
+Off-policy guards read the newest transitions of the replay buffer (:meth:`RecentTransitions.read`)
+only when a jump asks for a reference, so an env step costs nothing. Until a batch exists (no
+rollout or transition seen yet) a guard measures ``inf``: the jump is rejected.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
-from tipl_opt.guard import ActionDistanceGuard, KLGuard
-
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.buffers import RolloutBuffer
-    from torch.distributions import Distribution
 
 GUARD_BATCH = 512
 """Observations a guard measures on, at most."""
@@ -50,6 +46,7 @@ class RecentRolloutObservations:
     if it holds more than ``size``) and tops them up with earlier rollouts' (A2C's 5-step
     rollouts are short). Observations are as the policy sees them (after ``VecNormalize``).
     ``tensor`` is ``[N, *obs_shape]`` on the model's device; empty until the first capture.
+    :meth:`read` is the batch source of the KL guard.
     """
 
     def __init__(self, device: torch.device, size: int = GUARD_BATCH) -> None:
@@ -65,30 +62,20 @@ class RecentRolloutObservations:
             new = torch.cat([new, self.tensor[: self.size - len(new)].to(new.dtype)])
         self.tensor = new
 
-
-class RolloutKLGuard(KLGuard):
-    """:class:`~tipl_opt.guard.KLGuard` on the observations ``recent`` holds at each
-    :meth:`reference`. ``distribution(obs)`` returns the policy's torch distribution."""
-
-    def __init__(self, distribution: Callable[[torch.Tensor], Distribution],
-                 recent: RecentRolloutObservations, limit: float = 0.02) -> None:
-        super().__init__(distribution, recent.tensor, limit)
-        self.recent = recent
+    def read(self) -> torch.Tensor:
+        """The observations kept now, ``[N, *obs_shape]`` (``N = 0`` before any capture)."""
+        return self.tensor
 
     @property
     def ready(self) -> bool:
-        """Whether a rollout has been observed (a jump can be checked)."""
-        return self.recent.tensor.numel() > 0
-
-    def reference(self) -> None:
-        self.observations = self.recent.tensor
-        super().reference()
+        """Whether a rollout has been captured (a jump can be checked)."""
+        return self.tensor.numel() > 0
 
 
-@dataclass(frozen=True)
-class Transitions:
+class Transitions(NamedTuple):
     """A batch of stored transitions: observations ``[N, *obs_shape]`` (normalised as the agent
-    sees them) and actions ``[N, *action_shape]`` (as stored: SAC/TD3 in [-1, 1])."""
+    sees them) and actions ``[N, *action_shape]`` (as stored: SAC/TD3 in [-1, 1]). A pair, as
+    :class:`tipl_opt.guard.QChangeGuard` takes it."""
 
     observations: torch.Tensor
     actions: torch.Tensor
@@ -97,13 +84,15 @@ class Transitions:
 class RecentTransitions:
     """Reads the newest ``size`` transitions of ``model.replay_buffer`` on demand.
 
-    Nothing is copied until :meth:`read` is called (once per jump).
+    Nothing is copied until :meth:`read` is called (once per jump, by the guard's reference).
     """
 
     def __init__(self, model: BaseAlgorithm, size: int = GUARD_BATCH) -> None:
         self.model, self.size = model, size
 
     def read(self) -> Transitions:
+        """The transitions of the newest ``size // n_envs`` env steps (at least one) of every
+        env, or all stored if fewer; ``N = 0`` while the buffer is empty."""
         buffer = self.model.replay_buffer  # type: ignore[attr-defined]
         stored = buffer.buffer_size if buffer.full else buffer.pos
         count = min(self.size // buffer.n_envs or 1, stored)
@@ -116,79 +105,3 @@ class RecentTransitions:
         device = self.model.device
         return Transitions(torch.as_tensor(obs, device=device),
                            torch.as_tensor(actions, device=device))
-
-
-class ReplayActionDistanceGuard(ActionDistanceGuard):
-    """:class:`~tipl_opt.guard.ActionDistanceGuard` whose observations are the newest replay
-    transitions, read at every :meth:`reference`. ``act(obs)`` returns actions ``[N, A]``."""
-
-    def __init__(self, act: Callable[[torch.Tensor], torch.Tensor], recent: RecentTransitions,
-                 limit: float = 0.1) -> None:
-        super().__init__(act, torch.empty(0), limit)
-        self.recent = recent
-
-    def reference(self) -> None:
-        self.observations = self.recent.read().observations
-        super().reference()
-
-
-class GreedyActionGuard:
-    """Share of the newest replay observations whose greedy action ``argmax q_values(obs)``
-    changes (0: none, 1: all). ``q_values(obs)`` returns ``[N, n_actions]``."""
-
-    name = "greedy_change"
-
-    def __init__(self, q_values: Callable[[torch.Tensor], torch.Tensor],
-                 recent: RecentTransitions, limit: float = 0.1) -> None:
-        self.q_values, self.recent, self.limit = q_values, recent, limit
-        self._observations = torch.empty(0)
-        self._old: torch.Tensor | None = None
-
-    def reference(self) -> None:
-        self._observations = self.recent.read().observations
-        with torch.no_grad():
-            self._old = self.q_values(self._observations).argmax(dim=-1)
-
-    def measure(self) -> float:
-        if self._old is None:
-            raise RuntimeError("reference() must be called before measure()")
-        if len(self._old) == 0:
-            return math.inf
-        with torch.no_grad():
-            new = self.q_values(self._observations).argmax(dim=-1)
-        return float((new != self._old).float().mean())
-
-
-class QChangeGuard:
-    """Relative change of a critic's Q-values on the newest replay transitions:
-    ``mean |Q_new - Q_old| / mean |Q_old|`` over every Q-network of the critic.
-
-    ``q_values(obs, actions)`` returns the critic's output: one tensor ``[N, 1]`` or a tuple of
-    them (SB3's ``ContinuousCritic``)."""
-
-    name = "q_change"
-
-    def __init__(self, q_values: Callable[[torch.Tensor, torch.Tensor], Any],
-                 recent: RecentTransitions, limit: float = 0.1) -> None:
-        self.q_values, self.recent, self.limit = q_values, recent, limit
-        self._batch: Transitions | None = None
-        self._old = torch.empty(0)
-
-    def _evaluate(self) -> torch.Tensor:
-        assert self._batch is not None
-        with torch.no_grad():
-            out = self.q_values(self._batch.observations, self._batch.actions)
-        return torch.cat(list(out), dim=-1) if isinstance(out, tuple | list) else out
-
-    def reference(self) -> None:
-        self._batch = self.recent.read()
-        self._old = self._evaluate()
-
-    def measure(self) -> float:
-        if self._batch is None:
-            raise RuntimeError("reference() must be called before measure()")
-        if self._old.numel() == 0:
-            return math.inf
-        new = self._evaluate()
-        scale = max(float(self._old.abs().mean()), 1e-6)
-        return float((new - self._old).abs().mean()) / scale

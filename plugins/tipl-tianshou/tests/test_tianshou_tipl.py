@@ -33,7 +33,6 @@ from tipl_tianshou.adapter import TianshouAdapter
 from tipl_tianshou.agents import Agent, build_agent, optimized_parameters
 from tipl_tianshou.attach import TIPLAttachment
 from tipl_tianshou.collect import run_collection
-from tipl_tianshou.guards import GreedyActionGuard, QChangeGuard
 from tipl_tianshou.hyperparams import resolve
 from tipl_tianshou.optim import TIPLOptimizerFactory
 
@@ -271,30 +270,6 @@ def test_sac_jumps_with_every_optimizer_guarded() -> None:
         assert summary["counters"][part]["jumps_tried"] >= 1
     assert len(reports) == sum(c["jumps_tried"] for c in summary["counters"].values())
     assert all(math.isfinite(r.guard) for r in reports)
-
-
-# -- guards ---------------------------------------------------------------------------------
-
-def test_greedy_action_guard_counts_changed_argmaxes() -> None:
-    q = nn.Linear(2, 3, bias=False)
-    with torch.no_grad():
-        q.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
-    obs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [-1.0, -1.0]])
-    guard = GreedyActionGuard(q, obs, limit=0.1)
-    guard.reference()  # greedy: 0, 1, 0, 2
-    assert guard.measure() == 0.0
-    with torch.no_grad():
-        q.weight[1, 1] = 3.0  # obs 2 now prefers action 1 (3 > 2); the others keep theirs
-    assert guard.measure() == pytest.approx(0.25)
-
-
-def test_q_change_guard_is_relative() -> None:
-    obs, act = torch.ones(4, 2), torch.ones(4, 1)
-    scale = [1.0]
-    guard = QChangeGuard(lambda o, a: scale[0] * (o.sum(1) + a.sum(1)), obs, act, limit=0.1)
-    guard.reference()
-    scale[0] = 1.05
-    assert guard.measure() == pytest.approx(0.05)
 
 
 # -- state ----------------------------------------------------------------------------------

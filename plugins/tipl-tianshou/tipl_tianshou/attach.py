@@ -7,8 +7,9 @@ describes: which optimizers, which jump mode, which guard.
 * DQN, SAC: ``mode="auto"``, a snapshot every 50 gradient steps; jumps happen inside the
   optimizers' ``step()``. The setup's ``jump`` fields override these defaults.
 
-Guards (:mod:`tipl_tianshou.guards`; default limits in :data:`GUARD_LIMITS`) measure on the
-newest transitions: the last rollout for PPO, the newest replay transitions for DQN and SAC.
+Guards (:mod:`tipl_opt.guard`; default limits in :data:`GUARD_LIMITS`) measure on the newest
+transitions (:mod:`tipl_tianshou.guards`), read at every jump: the last rollout for PPO, the
+newest replay transitions for DQN and SAC.
 """
 
 from __future__ import annotations
@@ -22,19 +23,17 @@ from pydantic import ValidationError
 
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.errors import ConfigError
-from tipl_opt.guard import ActionDistanceGuard, JumpGuard, KLGuard
+from tipl_opt.guard import (
+    ActionDistanceGuard,
+    GreedyActionGuard,
+    JumpGuard,
+    KLGuard,
+    QChangeGuard,
+)
 from tipl_opt.jumps import JumpConfig
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_tianshou.agents import Agent, OptimWrapper
-from tipl_tianshou.guards import (
-    EMPTY,
-    FreshBatchGuard,
-    GreedyActionGuard,
-    GuardBatch,
-    QChangeGuard,
-    RolloutCollector,
-    newest_transitions,
-)
+from tipl_tianshou.guards import GuardBatch, RolloutCollector, newest_transitions
 from tipl_tianshou.optim import SpecsFor, TIPLOptimizerFactory, resolve_predictor, tagged_specs
 
 logger = logging.getLogger(__name__)
@@ -153,17 +152,17 @@ class TIPLAttachment:
         if not self.setup.guard:
             return
         device = next(agent.algorithm.parameters()).device
-        source: Callable[[], GuardBatch]
+        batch: Callable[[], GuardBatch]
         if isinstance(collector, RolloutCollector):
-            def source() -> GuardBatch:
+            def batch() -> GuardBatch:
                 return collector.last_batch
         else:
-            def source() -> GuardBatch:
+            def batch() -> GuardBatch:
                 return newest_transitions(collector.buffer, device=device)
         for part, opt in self.optimizers.items():
             limit = (GUARD_LIMITS[part] if self.setup.guard_limit is None
                      else float(self.setup.guard_limit))
-            guard = FreshBatchGuard(_inner_guard(agent, part, limit), source)
+            guard = _guard(agent, part, limit, batch)
             opt.guard = guard
             self.guards[part] = guard
 
@@ -187,16 +186,20 @@ class TIPLAttachment:
         }
 
 
-def _inner_guard(agent: Agent, part: str, limit: float) -> JumpGuard:
+def _guard(agent: Agent, part: str, limit: float, batch: Callable[[], GuardBatch]) -> JumpGuard:
+    """The guard of ``part``, reading ``batch()`` afresh at every jump's reference."""
     policy: Any = agent.policy
+
+    def observations() -> torch.Tensor:
+        return batch().obs
+
     if part == "actor_critic":
-        return KLGuard(lambda obs: policy.dist_fn(policy.actor(obs)[0]), EMPTY.obs, limit)
+        return KLGuard(lambda obs: policy.dist_fn(policy.actor(obs)[0]), observations, limit)
     if part == "q":
-        return GreedyActionGuard(lambda obs: policy.model(obs)[0], EMPTY.obs, limit)
+        return GreedyActionGuard(lambda obs: policy.model(obs)[0], observations, limit)
     if part == "actor":
-        return ActionDistanceGuard(lambda obs: torch.tanh(policy.actor(obs)[0][0]), EMPTY.obs,
+        return ActionDistanceGuard(lambda obs: torch.tanh(policy.actor(obs)[0][0]), observations,
                                    limit)
     algorithm: Any = agent.algorithm
     critic = algorithm.critic if part == "critic1" else algorithm.critic2
-    return QChangeGuard(lambda obs, act: critic(obs, act), EMPTY.obs, EMPTY.act, limit)
-
+    return QChangeGuard(lambda obs, act: critic(obs, act), batch, limit)

@@ -1,49 +1,43 @@
-"""Jump guards for Tianshou agents, and the recent transitions they measure on.
+"""The recent transitions the Tianshou jump guards measure on.
 
 A guard (:class:`tipl_opt.guard.JumpGuard`) measures how much a candidate jump changes what the
-agent does on a batch of recent observations:
+agent does on a batch of recent observations, read afresh at every jump
+(:mod:`tipl_tianshou.attach` builds them):
 
 * PPO: :class:`tipl_opt.guard.KLGuard` on the policy's action distribution (Categorical over
   the actor's probabilities, or the diagonal Normal for Box actions);
-* DQN: :class:`GreedyActionGuard`, the share of greedy actions that change;
+* DQN: :class:`tipl_opt.guard.GreedyActionGuard`, the share of greedy actions that change;
 * SAC actor: :class:`tipl_opt.guard.ActionDistanceGuard` on the deterministic action
-  ``tanh(mean)``, in the policy's [-1, 1] scale; SAC critic: :class:`QChangeGuard`, the relative
-  change of Q on recent (observation, action) pairs.
+  ``tanh(mean)``, in the policy's [-1, 1] scale; SAC critic:
+  :class:`tipl_opt.guard.QChangeGuard`, the relative change of Q on recent (observation,
+  action) pairs.
 
 Where the batch comes from: an on-policy trainer empties its buffer right after each update,
 before the rollout boundary where the jump happens, so :class:`RolloutCollector` keeps the
-newest observations of each collect. Off-policy guards read the replay buffer only when a jump
-asks for a reference (:class:`FreshBatchGuard` with :func:`newest_transitions`), so an env
-step costs nothing.
+newest transitions of each collect (:attr:`RolloutCollector.last_batch`). Off-policy guards read
+the replay buffer (:func:`newest_transitions`) only when a jump asks for a reference, so an env
+step costs nothing. An empty batch makes a guard measure ``inf``: the jump is rejected.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from tianshou.data import Collector, ReplayBuffer
 
-from tipl_opt.guard import JumpGuard
-
 GUARD_BATCH = 256
 """Transitions a guard measures on, at most (the newest ones)."""
 
 
-@dataclass(frozen=True)
-class GuardBatch:
+class GuardBatch(NamedTuple):
     """Observations [N, *obs_shape] (float32) and the actions taken there [N, *act_shape]
-    (float32; the policy's own action scale, as stored in the buffer)."""
+    (float32; the policy's own action scale, as stored in the buffer). A pair, as
+    :class:`tipl_opt.guard.QChangeGuard` takes it; ``N`` is ``len(batch.obs)``."""
 
     obs: torch.Tensor
     act: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.obs)
 
 
 EMPTY = GuardBatch(torch.empty(0), torch.empty(0))
@@ -81,83 +75,3 @@ class RolloutCollector(Collector):
         """Observations of :attr:`last_batch`: [N, *obs_shape] float32 (N = 0 before the
         first collect)."""
         return self.last_batch.obs
-
-
-class GreedyActionGuard:
-    """Share of observations whose greedy action (argmax of Q) changes; in [0, 1].
-
-    ``q_values(obs)`` returns Q [N, num_actions]."""
-
-    name = "greedy_action_change"
-
-    def __init__(self, q_values: Callable[[torch.Tensor], torch.Tensor],
-                 observations: torch.Tensor, limit: float = 0.1) -> None:
-        self.q_values, self.observations, self.limit = q_values, observations, limit
-        self._old: torch.Tensor | None = None
-
-    def reference(self) -> None:
-        with torch.no_grad():
-            self._old = self.q_values(self.observations).argmax(dim=-1)
-
-    def measure(self) -> float:
-        if self._old is None:
-            raise RuntimeError("reference() must be called before measure()")
-        with torch.no_grad():
-            new = self.q_values(self.observations).argmax(dim=-1)
-        return float((new != self._old).float().mean())
-
-
-class QChangeGuard:
-    """Relative change of a critic's Q on (observation, action) pairs:
-    ``mean |Q_new - Q_old| / mean |Q_old|``.
-
-    ``q(obs, act)`` returns Q [N, 1] or [N]."""
-
-    name = "q_change"
-
-    def __init__(self, q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 observations: torch.Tensor, actions: torch.Tensor, limit: float = 0.1) -> None:
-        self.q, self.observations, self.actions, self.limit = q, observations, actions, limit
-        self._old: torch.Tensor | None = None
-
-    def reference(self) -> None:
-        with torch.no_grad():
-            self._old = self.q(self.observations, self.actions).reshape(-1)
-
-    def measure(self) -> float:
-        if self._old is None:
-            raise RuntimeError("reference() must be called before measure()")
-        with torch.no_grad():
-            new = self.q(self.observations, self.actions).reshape(-1)
-        scale = float(self._old.abs().mean().clamp_min(1e-8))
-        return float((new - self._old).abs().mean()) / scale
-
-
-class FreshBatchGuard:
-    """Gives ``inner`` a fresh batch from ``source()`` before every reference, then measures
-    with it. ``inner`` has an ``observations`` attribute (and ``actions``, like
-    :class:`QChangeGuard`, if it needs them). An empty batch makes the measure NaN, so the jump
-    is rejected."""
-
-    def __init__(self, inner: JumpGuard, source: Callable[[], GuardBatch]) -> None:
-        self.inner, self.source = inner, source
-        self.name: str = inner.name
-        self.limit: float = inner.limit
-        self._empty = True
-
-    def reference(self) -> None:
-        batch = self.source()
-        self._empty = len(batch) == 0
-        if self._empty:
-            return
-        inner: Any = self.inner
-        inner.observations = batch.obs
-        if hasattr(inner, "actions"):
-            inner.actions = batch.act
-        self.inner.reference()
-
-    def measure(self) -> float:
-        return math.nan if self._empty else self.inner.measure()
-
-    def __repr__(self) -> str:
-        return f"FreshBatchGuard({self.name}, limit={self.limit:g})"
