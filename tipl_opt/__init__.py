@@ -13,7 +13,14 @@ from tipl_opt.errors import (
     PluginNotFoundError,
     TiplError,
 )
-from tipl_opt.guard import ActionDistanceGuard, JumpGuard, KLGuard, LossGuard
+from tipl_opt.guard import (
+    ActionDistanceGuard,
+    GreedyActionGuard,
+    JumpGuard,
+    KLGuard,
+    LossGuard,
+    QChangeGuard,
+)
 from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import JumpConfig, JumpReport
 from tipl_opt.optimizer import TIPLOptimizer
@@ -37,6 +44,7 @@ from tipl_opt.predictors import (
 __all__ = [
     "ActionDistanceGuard",
     "ConfigError",
+    "GreedyActionGuard",
     "IncompatibleEnvError",
     "JumpConfig",
     "JumpGuard",
@@ -51,6 +59,7 @@ __all__ = [
     "PathWriter",
     "PluginNotFoundError",
     "Predictor",
+    "QChangeGuard",
     "Snapshot",
     "TIPLConfig",
     "TIPLOptimizer",
