@@ -2,6 +2,7 @@
 
 from tipl_opt.adapters.base import Adapter, ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import (
+    GradStepCounter,
     SnapshotClock,
     check_env_id,
     evaluate,
@@ -11,6 +12,7 @@ from tipl_opt.adapters.evaluation import (
 
 __all__ = [
     "Adapter",
+    "GradStepCounter",
     "ProgressSink",
     "SnapshotClock",
     "SnapshotSink",

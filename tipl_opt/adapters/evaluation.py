@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from tipl_opt.errors import ConfigError, IncompatibleEnvError
 
@@ -33,6 +34,21 @@ def evaluate(act: Callable[[Any], Any], env: gym.Env[Any, Any], episodes: int,
             done = terminated or truncated
         returns.append(total)
     return float(np.mean(returns)), float(np.std(returns)), steps
+
+
+class GradStepCounter:
+    """Counts ``step()`` calls of one torch optimizer through a step post-hook (the gradient
+    steps of a learning path). Call :meth:`remove` when training ends."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.count = 0
+        self._handle = optimizer.register_step_post_hook(self._on_step)
+
+    def _on_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self.count += 1
+
+    def remove(self) -> None:
+        self._handle.remove()
 
 
 class SnapshotClock:

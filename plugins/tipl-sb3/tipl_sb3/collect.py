@@ -31,12 +31,11 @@ import time
 from typing import Any
 
 import gymnasium as gym
-import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
-from tipl_opt.adapters.evaluation import SnapshotClock, evaluate, make_env
+from tipl_opt.adapters.evaluation import GradStepCounter, SnapshotClock, evaluate, make_env
 from tipl_opt.paths.spec import Snapshot, TaggedParam
 from tipl_sb3.algorithms import algorithm_info
 from tipl_sb3.build import build_model, constructor_kwargs, describe
@@ -46,20 +45,6 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 500
 """Off-policy runs report progress every this many env steps (on-policy: every rollout)."""
-
-
-class GradStepCounter:
-    """Counts ``step()`` calls of one torch optimizer through a step post-hook."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
-        self.count = 0
-        self._handle = optimizer.register_step_post_hook(self._on_step)
-
-    def _on_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        self.count += 1
-
-    def remove(self) -> None:
-        self._handle.remove()
 
 
 class SnapshotCallback(BaseCallback):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
-from tipl_opt.adapters.evaluation import SnapshotClock, evaluate, make_env
+from tipl_opt.adapters.evaluation import GradStepCounter, SnapshotClock, evaluate, make_env
 from tipl_opt.errors import ConfigError
 from tipl_opt.paths.spec import Snapshot, TaggedParam
 from tipl_tianshou.agents import Agent, OptimWrapper, build_agent, build_collector
@@ -31,20 +31,6 @@ from tipl_tianshou.evaluation import inference_mode, policy_act
 from tipl_tianshou.hyperparams import StepBudget, plan_budget, resolve
 
 logger = logging.getLogger(__name__)
-
-
-class GradStepCounter:
-    """Counts ``step()`` calls of one torch optimizer through a step post-hook."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
-        self.count = 0
-        self._handle = optimizer.register_step_post_hook(self._on_step)
-
-    def _on_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        self.count += 1
-
-    def remove(self) -> None:
-        self._handle.remove()
 
 
 class SnapshotTaker:
