@@ -29,6 +29,7 @@ class LearningPath:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._header: Header = read_header(self.path)
+        self._maps: dict[str, np.ndarray[Any, Any]] = {}
         meta = self._header.meta
         try:
             self.specs = [ParamSpec.from_json(p) for p in meta["params"]]
@@ -85,11 +86,18 @@ class LearningPath:
 
     # -- values ----------------------------------------------------------------------------
     def _array(self, name: str) -> np.ndarray[Any, Any]:
+        """The tensor ``name`` memory-mapped (mapped once, on first use)."""
+        cached = self._maps.get(name)
+        if cached is not None:
+            return cached
         entry = self._header.tensors[name]
         if entry.end == entry.start:
-            return np.zeros(entry.shape, dtype=entry.dtype)
-        return np.memmap(self.path, dtype=entry.dtype, mode="r", offset=entry.start,
-                         shape=entry.shape)
+            array: np.ndarray[Any, Any] = np.zeros(entry.shape, dtype=entry.dtype)
+        else:
+            array = np.memmap(self.path, dtype=entry.dtype, mode="r", offset=entry.start,
+                              shape=entry.shape)
+        self._maps[name] = array
+        return array
 
     @property
     def weights(self) -> np.ndarray[Any, Any]:

@@ -83,18 +83,22 @@ class WindowTokens:
 
 
 def _temporal_svd(x: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Centred window part [K, n] -> (coords [K, r'], basis [r', n], scale), r' <= rank."""
+    """Centred window part [K, n] -> (coords [K, r'], basis [r', n], scale), r' <= rank.
+
+    The SVD goes through the K x K Gram matrix (cost K^2 n, nothing of size n x n); only that
+    small matrix is decomposed in float64.
+    """
     k = x.shape[0]
     centred = x - x.mean(dim=0, keepdim=True)
-    gram = (centred.double() @ centred.double().T)
+    gram = (centred @ centred.T).double()
     evals, evecs = torch.linalg.eigh(gram)  # ascending
     evals, evecs = evals.flip(0)[:rank], evecs.flip(1)[:, :rank]
     total = max(float(gram.trace()), 0.0)
     scale = math.sqrt(total / k)
-    keep = evals > max(total, 1e-300) * 1e-12
+    keep = evals > max(total, 1e-300) * 1e-10
     evals, evecs = evals[keep], evecs[:, keep]
     sing = evals.clamp(min=0).sqrt()
-    basis = ((evecs.T @ centred.double()) / sing[:, None]).to(x.dtype)
+    basis = (evecs.T.to(x.dtype) @ centred) / sing[:, None].to(x.dtype)
     coords = (evecs * sing[None, :]).to(x.dtype)
     sign = torch.sign(coords[-1] - coords[0])
     sign[sign == 0] = 1

@@ -49,7 +49,7 @@ class WindowSource:
         if sum(self.counts) == 0:
             raise ValueError(f"no run has more than {context} snapshots: collect longer runs or "
                              "use a shorter --context")
-        self._cum = torch.tensor(self.counts, dtype=torch.float64)
+        self._offsets = torch.tensor(self.counts).cumsum(0)
 
     def __len__(self) -> int:
         return sum(self.counts)
@@ -58,8 +58,9 @@ class WindowSource:
         return [(i, s) for i, n in enumerate(self.counts) for s in range(n)]
 
     def sample(self, generator: torch.Generator) -> Sample:
-        run = int(torch.multinomial(self._cum, 1, generator=generator))
-        start = int(torch.randint(self.counts[run], (1,), generator=generator))
+        index = int(torch.randint(len(self), (1,), generator=generator))
+        run = int(torch.searchsorted(self._offsets, index, right=True))
+        start = index - (int(self._offsets[run - 1]) if run else 0)
         return self.get(run, start)
 
     def get(self, run: int, start: int) -> Sample:
