@@ -31,12 +31,12 @@ SUITES: dict[str, tuple[BenchTask, ...]] = {
     ),
     # Classic control: within an hour on 2 cores for 10 seeds.
     "classic": (
-        BenchTask("CartPole-v1", "sb3", "ppo", 50_000, 1024,
+        BenchTask("CartPole-v1", "sb3", "ppo", 50_000, 1024, eval_episodes=3,
                   hyperparams={"n_steps": 512, "batch_size": 64}),
-        BenchTask("Acrobot-v1", "sb3", "ppo", 60_000, 2048,
+        BenchTask("Acrobot-v1", "sb3", "ppo", 60_000, 2048, eval_episodes=3,
                   hyperparams={"n_steps": 512, "batch_size": 64}),
         BenchTask("Pendulum-v1", "sb3", "sac", 8_000, 400, eval_episodes=3),
-        BenchTask("InvertedPendulum-v5", "sb3", "ppo", 40_000, 1024,
+        BenchTask("InvertedPendulum-v5", "sb3", "ppo", 40_000, 1024, eval_episodes=3,
                   hyperparams={"n_steps": 512, "batch_size": 64}),
     ),
     # The paper's MuJoCo setting (PPO); hours on a CPU.
