@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +34,38 @@ def evaluate(act: Callable[[Any], Any], env: gym.Env[Any, Any], episodes: int,
             done = terminated or truncated
         returns.append(total)
     return float(np.mean(returns)), float(np.std(returns)), steps
+
+
+class NamedTensor(Protocol):
+    """A live parameter with its snapshot name (e.g. :class:`~tipl_opt.paths.TaggedParam`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tensor(self) -> torch.Tensor: ...
+
+
+def load_params(tagged: Sequence[NamedTensor], params: Mapping[str, torch.Tensor],
+                agent: str) -> None:
+    """Copy ``params`` (by name) into the live tensors of ``tagged``; every name must be given,
+    with its shape. Raises :class:`ConfigError` naming the first mismatch and what to check."""
+    names = [p.name for p in tagged]
+    missing = [n for n in names if n not in params]
+    unknown = sorted(set(params) - set(names))
+    if missing or unknown:
+        problem = (f"missing {missing[:3]} ({len(missing)} missing)" if missing
+                   else f"unknown {unknown[:3]} ({len(unknown)} unknown)")
+        raise ConfigError(f"The weights do not fit the {agent} agent: {problem}. Check the "
+                          "algorithm, env and network of the run.")
+    with torch.no_grad():
+        for p in tagged:
+            value = params[p.name]
+            if tuple(value.shape) != tuple(p.tensor.shape):
+                raise ConfigError(f"Parameter '{p.name}' has shape {tuple(value.shape)} but the "
+                                  f"{agent} agent expects {tuple(p.tensor.shape)} (check the "
+                                  "hidden sizes).")
+            p.tensor.copy_(value.to(p.tensor.device, p.tensor.dtype))
 
 
 class GradStepCounter:

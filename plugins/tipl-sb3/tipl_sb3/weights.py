@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from tipl_opt.adapters.base import TrainSpec
-from tipl_opt.adapters.evaluation import evaluate, make_env
-from tipl_opt.errors import ConfigError
+from tipl_opt.adapters.evaluation import evaluate, load_params, make_env
 from tipl_sb3.build import build_model
 from tipl_sb3.params import tagged_parameters
 
@@ -25,18 +24,7 @@ def load_parameters(model: BaseAlgorithm, algo: str, params: Mapping[str, torch.
     :func:`tipl_sb3.params.tagged_parameters`). Every name must be given, with its shape;
     raises :class:`ConfigError` otherwise. Target networks are left as built."""
     tagged = tagged_parameters(model, algo)
-    expected = {p.name for p in tagged}
-    missing, unknown = sorted(expected - set(params)), sorted(set(params) - expected)
-    if missing or unknown:
-        raise ConfigError(f"The weights do not match SB3 {algo.upper()}'s parameters: "
-                          f"missing {missing or 'none'}, unknown {unknown or 'none'}.")
-    with torch.no_grad():
-        for p in tagged:
-            value = params[p.name]
-            if tuple(value.shape) != tuple(p.tensor.shape):
-                raise ConfigError(f"Parameter '{p.name}' has shape {tuple(value.shape)} but the "
-                                  f"agent expects {tuple(p.tensor.shape)} (check hidden sizes).")
-            p.tensor.copy_(value.to(p.tensor.device, p.tensor.dtype))
+    load_params(tagged, params, f"SB3 {algo.upper()}")
 
 
 @contextmanager

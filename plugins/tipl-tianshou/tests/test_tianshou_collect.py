@@ -208,7 +208,7 @@ def test_evaluate_weights_rejects_weights_of_another_agent() -> None:
     spec = _spec("dqn", "CartPole-v1")
     named = {p.name: p.tensor.detach().clone()
              for p in optimized_parameters(_fresh_agent(spec))}
-    with pytest.raises(ConfigError, match="missing 'policy.model"):
+    with pytest.raises(ConfigError, match=r"missing \['policy.model"):
         TianshouAdapter().evaluate_weights(spec, dict(list(named.items())[1:]), episodes=1)
     with pytest.raises(ConfigError, match="shape"):
         TianshouAdapter().evaluate_weights(spec.model_copy(update={"hidden_sizes": (8,)}),

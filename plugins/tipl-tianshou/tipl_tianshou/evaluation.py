@@ -9,8 +9,7 @@ from typing import Any
 import torch
 
 from tipl_opt.adapters.base import TrainSpec
-from tipl_opt.adapters.evaluation import evaluate, make_env
-from tipl_opt.errors import ConfigError
+from tipl_opt.adapters.evaluation import evaluate, load_params, make_env
 from tipl_tianshou.agents import Agent, build_agent, optimized_parameters
 from tipl_tianshou.hyperparams import resolve
 
@@ -52,21 +51,7 @@ def load_parameters(agent: Agent, params: Mapping[str, torch.Tensor]) -> None:
     the first missing, unexpected or mis-shaped one. Target networks are left as built.
     """
     own = optimized_parameters(agent)
-    names = [p.name for p in own]
-    missing = [n for n in names if n not in params]
-    unexpected = sorted(set(params) - set(names))
-    if missing or unexpected:
-        problem = (f"missing '{missing[0]}' ({len(missing)} missing)" if missing
-                   else f"unexpected '{unexpected[0]}' ({len(unexpected)} unexpected)")
-        raise ConfigError(f"The weights do not fit the tianshou {agent.algo.upper()} agent: "
-                          f"{problem}. Check the algorithm, env and network of the spec.")
-    with torch.no_grad():
-        for p in own:
-            value = params[p.name]
-            if tuple(value.shape) != tuple(p.tensor.shape):
-                raise ConfigError(f"Weight '{p.name}' has shape {tuple(value.shape)} but the "
-                                  f"agent expects {tuple(p.tensor.shape)}. Check hidden_sizes.")
-            p.tensor.copy_(value.to(dtype=p.tensor.dtype, device=p.tensor.device))
+    load_params(own, params, f"tianshou {agent.algo.upper()}")
 
 
 def evaluate_weights(spec: TrainSpec, params: Mapping[str, torch.Tensor],
