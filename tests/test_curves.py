@@ -82,6 +82,9 @@ def test_goal_checks_on_known_results() -> None:
     assert goals["speedup"]["met"]  # 3 of 4 at 0.6
     assert not goals["no_harm"]["met"] and "Bad-v0" in goals["no_harm"]["detail"]
     assert not goals["beats_linear"]["met"] and "Bad-v0" in goals["beats_linear"]["detail"]
+    base_never = _summary("Slow-v0", {BASE: [math.inf] * 3, TIPL: [800, 900, math.inf],
+                                      LINEAR: [math.inf] * 3})
+    assert check_goals([base_never])["no_harm"]["met"]  # TIPL reached it, the base never did
     text = markdown("classic", [*good, bad], goals, {})
     assert "**not met**" in text and "| tipl:default | 600 [500, 600] | 3/3 |" in text
 

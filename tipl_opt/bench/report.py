@@ -30,9 +30,17 @@ def _median(summary: TrainSummary, variant: str, metric: str) -> float:
 
 
 def ratio(summary: TrainSummary, variant: str, metric: str = "steps_to_threshold") -> float:
-    """Median of ``variant`` over median of base (NaN when either is missing or infinite)."""
+    """Median of ``variant`` over median of base. "Never reached" counts: reached vs never is
+    0 (better), never vs reached is inf (worse); NaN when both never reach it or data is
+    missing."""
     a, b = _median(summary, variant, metric), _median(summary, BASE, metric)
-    return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
+    if math.isnan(a) or math.isnan(b) or (math.isinf(a) and math.isinf(b)):
+        return math.nan
+    if math.isinf(b):
+        return 0.0
+    if math.isinf(a):
+        return math.inf
+    return a / b if b > 0 else math.nan
 
 
 def env_record(summary: TrainSummary) -> dict[str, Any]:
@@ -47,13 +55,19 @@ def env_record(summary: TrainSummary) -> dict[str, Any]:
     return record
 
 
+def _median_of(summaries: Sequence[TrainSummary], env: str, variant: str) -> float:
+    summary = next(s for s in summaries if s.config.env == env)
+    return _median(summary, variant, "steps_to_threshold")
+
+
 def check_goals(summaries: Sequence[TrainSummary]) -> dict[str, dict[str, Any]]:
     """Evaluate the project's goals on these results; each says met or not and why."""
     r_tipl = {s.config.env: ratio(s, TIPL) for s in summaries}
     steps_tipl = {s.config.env: _median(s, TIPL, "steps_to_threshold") for s in summaries}
     steps_lin = {s.config.env: _median(s, LINEAR, "steps_to_threshold") for s in summaries}
     fast = [e for e, r in r_tipl.items() if r <= 0.65]
-    harm = [e for e, r in r_tipl.items() if not r <= 1.05]
+    harm = [e for e, r in r_tipl.items() if r > 1.05 or (math.isnan(r) and math.isfinite(
+        _median_of(summaries, e, BASE)))]
     lin = [e for e in steps_tipl if not steps_tipl[e] < steps_lin[e]]
     return {
         "speedup": {"goal": GOALS["speedup"], "met": len(fast) >= min(3, len(summaries)),
