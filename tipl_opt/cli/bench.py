@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tipl_opt.bench import SUITES, run_suite, write_report
-from tipl_opt.cli.console import console, fail
+from tipl_opt.cli.console import console, exit_for_runs, fail
 from tipl_opt.cli.train import _Live, summary_table
 from tipl_opt.errors import TiplError
 
@@ -49,10 +49,5 @@ def bench_command(
         mark = "[green]met[/]" if goal["met"] else "[red]not met[/]"
         console.print(f"{mark}: {goal['goal']} ({goal['detail']})")
     console.print(f"Report: {out / f'bench-{suite}.md'}, {out / f'bench-{suite}.json'}")
-    failures = {k: v for s in summaries for k, v in s.failures.items()}
-    for name, error in failures.items():
-        fail(f"run {name} failed: {error.strip().splitlines()[-1]}")
-    if any(s.interrupted for s in summaries):
-        raise typer.Exit(130)
-    if failures:
-        raise typer.Exit(1)
+    exit_for_runs({k: v for s in summaries for k, v in s.failures.items()},
+                  any(s.interrupted for s in summaries), "finished runs are in the report")

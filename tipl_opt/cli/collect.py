@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tipl_opt.cli.console import console, fail
+from tipl_opt.cli.console import console, exit_for_runs, fail
 from tipl_opt.collect import (
     CollectConfig,
     CollectSummary,
@@ -141,10 +141,5 @@ def collect_command(
             fail(str(exc))
             raise typer.Exit(1) from None
     console.print(_summary_table(summary))
-    for name, error in summary.failures.items():
-        fail(f"run {name} failed:\n{error.strip().splitlines()[-1]}")
-    if summary.interrupted:
-        fail("interrupted: the finished runs above are kept; run the same command to resume.")
-        raise typer.Exit(130)
-    if summary.failures:
-        raise typer.Exit(1)
+    exit_for_runs(summary.failures, summary.interrupted,
+                  "the finished runs above are kept; run the same command to resume.")

@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tipl_opt.cli.collect import _hidden
-from tipl_opt.cli.console import console, fail
+from tipl_opt.cli.console import console, exit_for_runs, fail
 from tipl_opt.collect import RunEvent, RunResult
 from tipl_opt.curves import plot_curves
 from tipl_opt.errors import TiplError
@@ -190,10 +190,4 @@ def train_command(
                        cfg.out / "curves.png", title=f"{cfg.lib} {cfg.algo} on {cfg.env}",
                        threshold=thr)
     console.print(f"Results: {cfg.out / 'results.json'}" + (f", plot: {plot}" if plot else ""))
-    for name, error in summary.failures.items():
-        fail(f"run {name} failed: {error.strip().splitlines()[-1]}")
-    if summary.interrupted:
-        fail("interrupted: finished runs are in results.json")
-        raise typer.Exit(130)
-    if summary.failures:
-        raise typer.Exit(1)
+    exit_for_runs(summary.failures, summary.interrupted, "finished runs are in results.json")
