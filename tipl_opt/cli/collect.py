@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tipl_opt.cli.console import console, exit_for_runs, fail
+from tipl_opt.cli.options import parse_ints
 from tipl_opt.collect import (
     CollectConfig,
     CollectSummary,
@@ -29,19 +30,6 @@ from tipl_opt.collect import (
 )
 from tipl_opt.collect.runner import plan
 from tipl_opt.errors import TiplError
-
-
-def _hidden(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        sizes = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected comma-separated integers like 64,64, got {value!r}") \
-            from exc
-    if not sizes or min(sizes) < 1:
-        raise typer.BadParameter("hidden sizes must be positive integers, e.g. 64,64")
-    return sizes
 
 
 class _Display:
@@ -119,7 +107,7 @@ def collect_command(
     """
     overrides = {"lib": lib, "algo": algo, "env": env, "runs": runs, "steps": steps,
                  "every": every, "out": out, "workers": workers, "seed": seed,
-                 "hidden_sizes": _hidden(hidden), "activation": activation,
+                 "hidden_sizes": parse_ints(hidden), "activation": activation,
                  "eval_episodes": eval_episodes, "dtype": dtype}
     try:
         cfg: CollectConfig = load_config(config, overrides)

@@ -12,18 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tipl_opt.cli.console import console, fail
+from tipl_opt.cli.options import parse_ints
 from tipl_opt.errors import TiplError
 from tipl_opt.pretrain import PretrainConfig, pretrain
 from tipl_opt.pretrain import Progress as TrainProgress
-
-
-def _ints(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        return tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected comma-separated integers, got {value!r}") from exc
 
 
 def build_config(file: Path | None, flags: dict[str, Any], model_flags: dict[str, Any]
@@ -91,7 +83,7 @@ def pretrain_command(
                                     "batch_size": batch_size, "lr": lr,
                                     "val_fraction": val_fraction, "seed": seed,
                                     "device": device, "resume": resume, "recipe": recipe},
-                           {"context": context, "horizons": _ints(horizons),
+                           {"context": context, "horizons": parse_ints(horizons, "1,2,4,8"),
                             "per_layer": per_layer})
     except TiplError as exc:
         fail(str(exc))

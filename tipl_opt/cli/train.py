@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,8 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tipl_opt.cli.collect import _hidden
 from tipl_opt.cli.console import console, exit_for_runs, fail
+from tipl_opt.cli.options import parse_hyperparams, parse_ints
 from tipl_opt.collect import RunEvent, RunResult
 from tipl_opt.curves import plot_curves
 from tipl_opt.errors import TiplError
@@ -113,21 +112,6 @@ def ratio_line(summary: TrainSummary) -> str | None:
     return "; ".join(parts)
 
 
-def parse_hyperparams(items: list[str]) -> dict[str, Any]:
-    """``["n_steps=512", "gamma=0.98"]`` -> ``{"n_steps": 512, "gamma": 0.98}`` (JSON values,
-    else strings)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--hp")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
-
-
 def train_command(
     lib: Annotated[str, typer.Option(help="RL library adapter: sb3 or tianshou.")] = "sb3",
     algo: Annotated[str, typer.Option(help="Algorithm: ppo, a2c, dqn, sac, td3.")] = "ppo",
@@ -165,7 +149,7 @@ def train_command(
         "eval_episodes": eval_episodes, "workers": workers, "out": out,
         "save_paths": save_paths, "guard": not no_guard}
     if hidden:
-        options["hidden_sizes"] = _hidden(hidden)
+        options["hidden_sizes"] = parse_ints(hidden)
     options["hyperparams"] = parse_hyperparams(hp or [])
     try:
         cfg = TrainConfig.model_validate(options)

@@ -1,0 +1,37 @@
+"""Parsers for the flag values several commands share."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+
+def parse_ints(value: str | None, example: str = "64,64") -> tuple[int, ...] | None:
+    """``"64,64"`` -> ``(64, 64)``; ``None`` stays ``None`` (flag not given)."""
+    if value is None:
+        return None
+    try:
+        numbers = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected comma-separated integers like {example}, "
+                                 f"got {value!r}") from exc
+    if not numbers or min(numbers) < 1:
+        raise typer.BadParameter(f"expected positive integers like {example}, got {value!r}")
+    return numbers
+
+
+def parse_hyperparams(items: list[str]) -> dict[str, Any]:
+    """``["n_steps=512", "gamma=0.98"]`` -> ``{"n_steps": 512, "gamma": 0.98}`` (JSON values,
+    else strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--hp")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
