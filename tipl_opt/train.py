@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tipl_opt import run_cache
 from tipl_opt.adapters.base import Activation, TIPLSetup, TrainSpec
 from tipl_opt.collect.executor import Executor, make_executor
 from tipl_opt.collect.runner import RunResult, RunTask, run_name, run_one
@@ -141,6 +142,8 @@ class TrainSummary:
     failures: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
     threshold_source: str = ""
+    reused: int = 0
+    """Runs not trained again: their results were found in ``out/runs`` (a resumed run)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config.model_dump(mode="json"),
@@ -183,7 +186,10 @@ def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | N
              on_event: Callable[[Any], None] | None = None,
              on_result: Callable[[RunResult], None] | None = None,
              executor: Executor | None = None, workers: int = 1) -> list[TrainSummary]:
-    """Train every (config, seed, variant) of several configs through one executor."""
+    """Train every (config, seed, variant) of several configs through one executor.
+
+    Each finished run is kept in ``config.out/runs`` (:mod:`tipl_opt.run_cache`); runs found
+    there with the same settings are reused, so an interrupted comparison resumes."""
     summaries, owner = [], {}
     tasks: list[RunTask] = []
     for config, variants in jobs:
@@ -191,6 +197,11 @@ def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | N
         summary = empty_summary(config, variants)
         summaries.append(summary)
         for task, variant in make_tasks(config, variants):
+            cached = run_cache.load(config.out, task)
+            if cached is not None:
+                summary.variants[variant].runs.append(cached)
+                summary.reused += 1
+                continue
             owner[task.name] = (summary, variant)
             tasks.append(task)
     executor = executor or make_executor(max(1, min(workers, len(tasks))))
@@ -200,6 +211,7 @@ def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | N
             summary, variant = owner[outcome.task.name]
             if outcome.result is not None:
                 summary.variants[variant].runs.append(outcome.result)
+                run_cache.store(summary.config.out, outcome.task, outcome.result)
                 if on_result:
                     on_result(outcome.result)
             else:

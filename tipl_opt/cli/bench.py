@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tipl_opt.bench import SUITES, run_suite, write_report
 from tipl_opt.cli.console import console, exit_for_runs, fail
-from tipl_opt.cli.train import _Live, summary_table
+from tipl_opt.cli.train import _Live, reused_note, summary_table
 from tipl_opt.errors import TiplError
 
 
@@ -27,7 +27,9 @@ def bench_command(
 ) -> None:
     """Train the base optimizer, TIPL and TIPL + linear on the same seeds for every env of a
     suite; report env steps to threshold, final return, AUC, wall time and jumps, with
-    bootstrap 95% intervals, and check the project's goals.
+    bootstrap 95% intervals, and check the project's goals. Finished runs are kept in
+    OUT/<env>/runs: an interrupted benchmark resumes where it stopped, and a suite can be split
+    over machines or calls with --env and reported once with every run in place.
 
     Example: tipl bench --suite classic --seeds 10 --workers 2 --out results/
     """
@@ -43,6 +45,7 @@ def bench_command(
         fail(str(exc))
         raise typer.Exit(1) from None
     for summary in summaries:
+        reused_note(summary.reused, summary.config.out)
         console.print(summary_table(summary))
     doc = write_report(suite, summaries, out)
     for goal in doc["goals"].values():

@@ -98,6 +98,12 @@ def summary_table(summary: TrainSummary) -> Table:
     return table
 
 
+def reused_note(reused: int, out: Path) -> None:
+    if reused:
+        console.print(f"[dim]Reused {reused} finished run(s) from {out}/runs, trained earlier "
+                      "with the same settings (delete that folder to train them again).[/]")
+
+
 def ratio_line(summary: TrainSummary) -> str | None:
     base = summary.variants.get(BASE)
     others = [v for k, v in summary.variants.items() if k != BASE]
@@ -139,7 +145,8 @@ def train_command(
     = None,
 ) -> None:
     """Train with TIPL (or without: --predictor none); --compare adds the base optimizer on the
-    same seeds and prints a side-by-side table and a learning-curve plot.
+    same seeds and prints a side-by-side table and a learning-curve plot. Finished runs are
+    kept in OUT/runs: running the same command again resumes instead of starting over.
 
     Example: tipl train --env InvertedPendulum-v5 --compare --seeds 3
     """
@@ -165,6 +172,7 @@ def train_command(
     except TiplError as exc:
         fail(str(exc))
         raise typer.Exit(1) from None
+    reused_note(summary.reused, cfg.out)
     console.print(summary_table(summary))
     line = ratio_line(summary)
     if line:
