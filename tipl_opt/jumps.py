@@ -28,6 +28,10 @@ class JumpConfig(BaseModel):
     ``total_steps`` optimizer steps (late in training, jump less far)."""
     min_horizon: int = Field(default=1, ge=1)
     total_steps: int | None = Field(default=None, ge=1)
+    scale: float = Field(default=1.0, gt=0)
+    """Multiply the predicted move by this before trying it: above 1 goes further along the
+    predicted direction (the guard's backtracking still shortens it, by halves, when the
+    behaviour would change too much)."""
     warmup_steps: int = Field(default=0, ge=0)
     """No jump before this many optimizer steps."""
     reset_moments: bool = False
@@ -50,7 +54,7 @@ class JumpConfig(BaseModel):
 
 @dataclass(frozen=True)
 class JumpReport:
-    """One attempted jump. ``fraction`` is the share of the predicted move that was applied
+    """One attempted jump. ``fraction`` is the share of the (scaled) predicted move applied
     (1, 0.5, 0.25 ... or 0 when rejected); ``relative_size`` is |dtheta| / |theta| as applied
     (for the full prediction when rejected); ``guard`` the guard's final measure (NaN: no
     guard); ``reason`` says why a jump was rejected."""

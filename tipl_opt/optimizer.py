@@ -178,9 +178,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
         return self.jump(guard)
 
     def jump(self, guard: JumpGuard | None = None) -> JumpReport:
-        """Predict from the full window and try the jump now (with backtracking under
-        ``guard``, default: the optimizer's own). The window restarts at the resulting
-        weights whatever the outcome."""
+        """Predict from the full window and try the jump now: the predicted move times
+        ``config.scale``, with backtracking under ``guard`` (default: the optimizer's own). The
+        window restarts at the resulting weights whatever the outcome."""
         guard = guard if guard is not None else self.guard
         if not self.history.full:
             raise TiplError(f"the window holds {len(self.history)} of {self.history.capacity} "
@@ -192,7 +192,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ms = (time.perf_counter() - start) * 1000
         current = self.flat_weights()
         norm = float(current.norm()) or 1.0
-        delta = prediction.to(current) - current
+        delta = (prediction.to(current) - current) * self.config.scale
         size = float(delta.norm()) / norm
         self.counters["jumps_tried"] += 1
         fraction, value, reason = 0.0, math.nan, ""

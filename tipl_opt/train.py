@@ -156,9 +156,14 @@ class TrainSummary:
 def check(config: TrainConfig) -> None:
     """Fail before training: unknown library/algorithm/env, bad hyperparameters."""
     from tipl_opt.adapters.evaluation import check_env_id
+    from tipl_opt.jumps import JumpConfig
     from tipl_opt.plugins import get_adapter
 
     check_env_id(config.env)
+    try:
+        JumpConfig.model_validate(config.jump)
+    except ValueError as exc:
+        raise ConfigError(f"Invalid jump settings {config.jump}: {exc}") from exc
     adapter = get_adapter(config.lib)
     if config.algo.lower() not in adapter.algorithms:
         raise ConfigError(f"The '{config.lib}' adapter cannot train '{config.algo}'. "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -93,16 +94,23 @@ def _fmt_ci(values: tuple[float, float, float], digits: int = 0) -> str:
 def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any],
              plots: dict[str, str]) -> str:
     lines = [f"# tipl bench: suite `{suite}`", "",
-             f"tipl-opt {__version__}, torch {torch.__version__}, {platform.machine()}, "
-             f"{time.strftime('%Y-%m-%d')}. Medians over seeds with bootstrap 95% intervals; "
-             "env steps count training steps only (evaluation is kept apart).", ""]
+             f"tipl-opt {__version__}, torch {torch.__version__}, {platform.machine()} with "
+             f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}. Medians over seeds with "
+             "bootstrap 95% intervals; env steps count training steps only (evaluation is kept "
+             "apart).", ""]
+    jump = summaries[0].config.jump if summaries else {}
+    limit = summaries[0].config.guard_limit if summaries else None
+    lines += [f"Jump settings of both TIPL variants: {jump or 'the adapter defaults'}, guard "
+              f"limit {'the adapter default' if limit is None else limit}; "
+              "`linear` extrapolates from the predictor's window length to its longest horizon, "
+              "so the two TIPL variants differ only in the prediction.", ""]
     for s in summaries:
         cfg = s.config
         thr = next(iter(s.variants.values())).threshold
         lines += [f"## {cfg.env} ({cfg.lib} {cfg.algo}, {cfg.steps:,} steps, {cfg.seeds} seeds)",
                   "", f"Threshold {thr} ({s.threshold_source}).", "",
                   "| variant | env steps to threshold | solved | final return | mean return "
-                  "(AUC) | jumps accepted / tried | wall s | steps vs base |",
+                  "(AUC) | jumps accepted (shortened) / tried | wall s | steps vs base |",
                   "|---|---|---|---|---|---|---|---|"]
         for name, v in s.variants.items():
             if not v.runs:
@@ -113,7 +121,8 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
             lines.append(
                 f"| {name} | {_fmt_ci(v.metric('steps_to_threshold'))} | {reached}/{len(v.runs)}"
                 f" | {_fmt_ci(v.metric('final_return'), 1)} | {_fmt_ci(v.metric('auc'), 1)} | "
-                + (f"{jumps.get('jumps_accepted', 0)} / {jumps.get('jumps_tried', 0)}"
+                + (f"{jumps.get('jumps_accepted', 0)} ({jumps.get('jumps_shortened', 0)}) / "
+                   f"{jumps.get('jumps_tried', 0)}"
                    if jumps else "-")
                 + f" | {v.metric('wall_time')[0]:.0f} | "
                 + ("-" if math.isnan(r) else f"{r:.2f}") + " |")
@@ -141,7 +150,10 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
             plots[s.config.env] = png.name
     goals = check_goals(summaries)
     doc = {"suite": suite, "tipl_opt_version": __version__, "torch_version": torch.__version__,
-           "date": time.strftime("%Y-%m-%d %H:%M:%S"), "envs": [env_record(s) for s in summaries],
+           "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+           "jump": summaries[0].config.jump if summaries else {},
+           "guard_limit": summaries[0].config.guard_limit if summaries else None,
+           "envs": [env_record(s) for s in summaries],
            "goals": goals, "plots": plots}
     write_json(doc, out / f"bench-{suite}.json")
     (out / f"bench-{suite}.md").write_text(markdown(suite, summaries, goals, plots))

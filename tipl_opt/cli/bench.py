@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tipl_opt.bench import SUITES, run_suite, write_report
 from tipl_opt.cli.console import console, exit_for_runs, fail
+from tipl_opt.cli.options import parse_hyperparams
 from tipl_opt.cli.train import _Live, reused_note, summary_table
 from tipl_opt.errors import TiplError
 
@@ -24,6 +25,12 @@ def bench_command(
     predictor: Annotated[str, typer.Option(help="Predictor of the TIPL variant.")] = "default",
     env: Annotated[list[str] | None, typer.Option(help="Only these envs of the suite.")]
     = None,
+    jump: Annotated[list[str] | None, typer.Option(
+        "--jump", help="Jump setting KEY=VALUE for both TIPL variants (repeatable; JumpConfig "
+                       "fields), e.g. --jump scale=2.")] = None,
+    guard_limit: Annotated[float | None, typer.Option(
+        help="Trust region of the jump guard (default: the adapter's for the algorithm, e.g. "
+             "KL 0.02 for PPO).")] = None,
 ) -> None:
     """Train the base optimizer, TIPL and TIPL + linear on the same seeds for every env of a
     suite; report env steps to threshold, final return, AUC, wall time and jumps, with
@@ -39,7 +46,10 @@ def bench_command(
     try:
         with progress:
             summaries = run_suite(suite, seeds=seeds, workers=workers, out=out, seed=seed,
-                                  predictor=predictor, envs=env, on_event=live.on_event,
+                                  predictor=predictor, envs=env,
+                                  jump=parse_hyperparams(jump or [], "--jump"),
+                                  guard_limit=guard_limit,
+                                  on_event=live.on_event,
                                   on_result=live.on_result)
     except TiplError as exc:
         fail(str(exc))

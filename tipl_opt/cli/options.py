@@ -22,14 +22,14 @@ def parse_ints(value: str | None, example: str = "64,64") -> tuple[int, ...] | N
     return numbers
 
 
-def parse_hyperparams(items: list[str]) -> dict[str, Any]:
+def parse_hyperparams(items: list[str], flag: str = "--hp") -> dict[str, Any]:
     """``["n_steps=512", "gamma=0.98"]`` -> ``{"n_steps": 512, "gamma": 0.98}`` (JSON values,
     else strings)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--hp")
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:

@@ -140,9 +140,15 @@ def train_command(
         "--save-paths", help="Also write each run's learning path (collect format).")] = False,
     no_guard: Annotated[bool, typer.Option("--no-guard", help="Accept jumps unguarded.")]
     = False,
+    guard_limit: Annotated[float | None, typer.Option(
+        help="Trust region of the jump guard (default: the adapter's for the algorithm, e.g. "
+             "KL 0.02 for PPO).")] = None,
     hp: Annotated[list[str] | None, typer.Option(
         "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512.")]
     = None,
+    jump: Annotated[list[str] | None, typer.Option(
+        "--jump", help="Jump setting KEY=VALUE (repeatable; JumpConfig fields), e.g. "
+                       "--jump horizon=4 --jump scale=2.")] = None,
 ) -> None:
     """Train with TIPL (or without: --predictor none); --compare adds the base optimizer on the
     same seeds and prints a side-by-side table and a learning-curve plot. Finished runs are
@@ -154,10 +160,11 @@ def train_command(
         "lib": lib, "algo": algo, "env": env, "steps": steps, "predictor": predictor,
         "compare": compare, "seed": seed, "seeds": seeds, "every": every,
         "eval_episodes": eval_episodes, "workers": workers, "out": out,
-        "save_paths": save_paths, "guard": not no_guard}
+        "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit}
     if hidden:
         options["hidden_sizes"] = parse_ints(hidden)
     options["hyperparams"] = parse_hyperparams(hp or [])
+    options["jump"] = parse_hyperparams(jump or [], "--jump")
     try:
         cfg = TrainConfig.model_validate(options)
     except (ValueError, TiplError) as exc:
