@@ -140,6 +140,23 @@ def test_guard_backtracks_the_jump_length() -> None:
     assert opt.counters["jumps_shortened"] == 1
 
 
+def test_scale_multiplies_the_predicted_move_before_the_guard() -> None:
+    param = nn.Parameter(torch.zeros(1))
+    opt = TIPLOptimizer([param], ShiftPredictor(2, shift=1.5), base=sgd_zero_lr(param),
+                        config={"snapshot_every": 1, "scale": 3.0})
+    run_steps(opt, param, 2)
+    assert param.item() == 4.5
+    guarded = nn.Parameter(torch.zeros(1))
+    opt = TIPLOptimizer([guarded], ShiftPredictor(2, shift=1.5), base=sgd_zero_lr(guarded),
+                        config={"snapshot_every": 1, "scale": 4.0},
+                        guard=DistanceGuard(guarded, limit=2.0))
+    run_steps(opt, guarded, 2)
+    report = opt.last_report
+    assert report is not None and report.fraction == 0.25 and guarded.item() == 1.5  # 6 -> 3 -> 1.5
+    with pytest.raises(ValueError):
+        JumpConfig(scale=0)
+
+
 def test_guard_that_never_fits_skips_the_jump_exactly() -> None:
     param = nn.Parameter(torch.full((3,), 0.1))
     opt = TIPLOptimizer([param], ShiftPredictor(2, shift=8.0), base=sgd_zero_lr(param),

@@ -54,6 +54,34 @@ def test_bench_smoke_suite_json_carries_every_field(tmp_path: Path) -> None:
     assert env["variants"]["tipl:linear"]["jumps"]["jumps_tried"] >= 2
     assert set(env["ratios_vs_base"]) == {"tipl:default", "tipl:linear"}
     assert "tipl_overhead_wall" in env
+    pair = env["paired"]["tipl:default vs base"]
+    assert pair["seeds"] == 2 and pair["earlier"] + pair["later"] <= 2
+    assert 0 <= pair["higher_auc"] <= 2
     report = (tmp_path / "bench-smoke.md").read_text()
     assert "## CartPole-v1" in report and "## Goals" in report
+    assert "Seed by seed, tipl:default vs base" in report
     assert (tmp_path / "smoke-CartPole-v1.png").exists()
+
+
+def test_bench_linear_jumps_from_the_predictors_window_to_its_horizon() -> None:
+    from tipl_opt.bench.runner import variants
+
+    (_, base), (_, tipl), (_, linear) = variants("default", {"scale": 2.0}, guard_limit=0.05)
+    assert base is None and tipl is not None and linear is not None
+    assert tipl.jump == {"scale": 2.0} and tipl.guard_limit == 0.05
+    assert linear.predictor == "linear" and linear.guard_limit == 0.05
+    assert linear.jump == {"context": 8, "horizon": 8, "scale": 2.0}
+    # an explicit horizon is kept for both
+    (_, _), (_, tipl), (_, linear) = variants("default", {"horizon": 2})
+    assert tipl is not None and linear is not None
+    assert tipl.jump["horizon"] == linear.jump["horizon"] == 2
+
+
+def test_train_and_bench_reject_bad_jump_settings(tmp_path: Path) -> None:
+    for command in (["train"], ["bench"]):
+        result = runner.invoke(app, [*command, "--jump", "horizn=4", "--out", str(tmp_path)])
+        assert result.exit_code == 1, result.output
+        assert "Invalid jump settings" in result.output and "horizn" in result.output
+        result = runner.invoke(app, [*command, "--jump", "scale", "--out", str(tmp_path)])
+        assert result.exit_code == 2 and "expected KEY=VALUE" in result.output
+    assert not any(tmp_path.iterdir())

@@ -44,6 +44,27 @@ def ratio(summary: TrainSummary, variant: str, metric: str = "steps_to_threshold
     return a / b if b > 0 else math.nan
 
 
+def _seed(run_name: str) -> str:
+    return run_name.split("-s")[-1].split("-")[0]
+
+
+def paired(summary: TrainSummary, variant: str, against: str = BASE) -> dict[str, int]:
+    """Seed by seed (the variants share seeds): how often ``variant`` reached the threshold
+    earlier / later than ``against``, and had the higher mean return over training."""
+    a, b = summary.variants.get(variant), summary.variants.get(against)
+    if a is None or b is None:
+        return {"seeds": 0, "earlier": 0, "later": 0, "higher_auc": 0}
+    mine = {_seed(r.name): r for r in a.runs}
+    theirs = {_seed(r.name): r for r in b.runs}
+    common = sorted(set(mine) & set(theirs))
+    steps = [(a.value(mine[s], "steps_to_threshold"), b.value(theirs[s], "steps_to_threshold"))
+             for s in common]
+    return {"seeds": len(common),
+            "earlier": sum(x < y for x, y in steps), "later": sum(x > y for x, y in steps),
+            "higher_auc": sum(a.value(mine[s], "auc") > b.value(theirs[s], "auc")
+                              for s in common)}
+
+
 def env_record(summary: TrainSummary) -> dict[str, Any]:
     cfg = summary.config
     record = summary.to_json()
@@ -53,6 +74,8 @@ def env_record(summary: TrainSummary) -> dict[str, Any]:
                "wall_time": ratio(summary, name, "wall_time")}
         for name in summary.variants if name != BASE}
     record["tipl_overhead_wall"] = ratio(summary, TIPL, "wall_time") - 1
+    record["paired"] = {f"{TIPL} vs {BASE}": paired(summary, TIPL),
+                        f"{TIPL} vs {LINEAR}": paired(summary, TIPL, LINEAR)}
     return record
 
 
@@ -126,6 +149,12 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
                    if jumps else "-")
                 + f" | {v.metric('wall_time')[0]:.0f} | "
                 + ("-" if math.isnan(r) else f"{r:.2f}") + " |")
+        for other in (BASE, LINEAR):
+            p = paired(s, TIPL, other)
+            if p["seeds"]:
+                lines += ["", f"Seed by seed, {TIPL} vs {other}: threshold reached earlier on "
+                              f"{p['earlier']}, later on {p['later']} of {p['seeds']} seeds; "
+                              f"higher mean return over training on {p['higher_auc']}."]
         if cfg.env in plots:
             lines += ["", f"![{cfg.env}]({plots[cfg.env]})"]
         if s.failures:
