@@ -1,0 +1,94 @@
+"""How far along the real learning path a predicted jump lands, on held-out runs.
+
+    python benchmarks/jump_progress.py --paths data --predictor default
+
+The error benchmark says how close a prediction gets to the future weights; this one says what
+a jump is worth. For every window of the held-out runs (the predictor's own validation runs,
+from its config, when they are in ``--paths``; else every run) and every horizon h, with
+``true = w(t+h) - w(t)`` and ``move = prediction - w(t)``:
+
+* ``progress`` = <move, true> / |true|^2: the share of the real h-snapshot move that the jump
+  covers along its direction (1: all of it; 0: none; negative: backwards). A jump of horizon h
+  is worth about ``h x progress`` snapshots of training, before the guard shortens it;
+* ``cosine`` between move and true;
+* ``length`` = |move| / |true|.
+
+Medians and means over windows, for the predictor and for ``linear`` at the same window and
+horizon. Writes ``jump_progress.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+from tipl_opt.paths import PathDataset
+from tipl_opt.predictors import LinearPredictor, TIPLPredictor, load_predictor
+from tipl_opt.pretrain import WindowSource
+from tipl_opt.pretrain.metrics import predictions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paths", type=Path, default=Path("data"))
+    parser.add_argument("--predictor", default="default")
+    parser.add_argument("--max-windows", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=Path("results/jump_progress.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    predictor = load_predictor(args.predictor)
+    if not isinstance(predictor, TIPLPredictor):
+        raise SystemExit(f"{args.predictor} is not a TIPL checkpoint")
+    config = predictor.config
+    runs = list(PathDataset(args.paths))
+    held_out = set(predictor.info.get("training", {}).get("val_runs", []))
+    val = [lp for lp in runs if lp.name in held_out] or runs
+    horizons = config.horizons
+    source = WindowSource(val, config.context, horizons, config.r, config.per_layer)
+    starts = source.starts()
+    stride = max(1, len(starts) // args.max_windows)
+    samples = [source.get(r, s) for r, s in starts[::stride]]
+    preds = {"tipl": predictions(predictor, samples, horizons),
+             "linear": predictions(LinearPredictor(config.context), samples, horizons)}
+    stats: dict[str, dict[str, list[float]]] = {}
+    for name, per_sample in preds.items():
+        rows: dict[str, list[list[float]]] = {k: [[] for _ in horizons]
+                                              for k in ("progress", "cosine", "length")}
+        for s, pred in zip(samples, per_sample, strict=True):
+            last = s.window[-1].double()
+            for j in range(len(horizons)):
+                if not s.mask[j]:
+                    continue
+                true = s.futures[j].double() - last
+                move = pred[j].double() - last
+                tn = float(true.norm())
+                if tn == 0:
+                    continue
+                rows["progress"][j].append(float(move @ true) / tn**2)
+                rows["cosine"][j].append(float(move @ true) / (tn * max(float(move.norm()),
+                                                                        1e-30)))
+                rows["length"][j].append(float(move.norm()) / tn)
+        stats[name] = {f"{k}_{agg}": [fn(v) if v else float("nan") for v in rows[k]]
+                       for k in rows for agg, fn in (("median", statistics.median),
+                                                     ("mean", statistics.fmean))}
+    print(f"held-out runs: {len(val)}, windows: {len(samples)}, horizons {list(horizons)}")
+    print(f"{'predictor':8} {'measure':16}" + "".join(f"{'h=' + str(h):>9}" for h in horizons))
+    for name, st in stats.items():
+        for key, row in st.items():
+            print(f"{name:8} {key:16}" + "".join(f"{v:9.3f}" for v in row))
+        worth = [h * p for h, p in zip(horizons, st["progress_median"], strict=True)]
+        print(f"{name:8} {'snapshots worth':16}" + "".join(f"{v:9.2f}" for v in worth))
+    doc = {"paths": str(args.paths), "predictor": args.predictor,
+           "held_out_runs": [lp.name for lp in val], "windows": len(samples),
+           "horizons": list(horizons), "stats": stats}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The benchmark scripts run end to end on small synthetic learning paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write_synthetic_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_jump_progress_measures_how_far_a_jump_lands(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for seed in range(2):
+        write_synthetic_path(data / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=20,
+                             seed=seed)
+    out = tmp_path / "progress.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "jump_progress.py"),
+                             "--paths", str(data), "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "snapshots worth" in result.stdout
+    doc = json.loads(out.read_text())
+    assert doc["horizons"] == [1, 2, 4, 8] and doc["windows"] > 0
+    linear = doc["stats"]["linear"]
+    # the synthetic paths are straight lines: linear extrapolation lands exactly on them
+    for key in ("progress_median", "cosine_median", "length_median"):
+        assert linear[key] == pytest.approx([1.0] * 4, abs=1e-4)
+    tipl = doc["stats"]["tipl"]
+    assert all(-1.0 <= c <= 1.0 for c in tipl["cosine_median"])
