@@ -11,7 +11,10 @@ from its config, when they are in ``--paths``; else every run) and every horizon
   covers along its direction (1: all of it; 0: none; negative: backwards). A jump of horizon h
   is worth about ``h x progress`` snapshots of training, before the guard shortens it;
 * ``cosine`` between move and true;
-* ``length`` = |move| / |true|.
+* ``length`` = |move| / |true|;
+* ``error`` = |move - true|^2 / |true|^2 (1: as far off as not moving at all).
+
+``--runs a,b`` measures on named runs instead (say, runs neither of two predictors saw).
 
 Medians and means over windows, for the predictor and for ``linear`` at the same window and
 horizon. Writes ``jump_progress.json``.
@@ -37,6 +40,10 @@ def main() -> None:
     parser.add_argument("--paths", type=Path, default=Path("data"))
     parser.add_argument("--predictor", default="default")
     parser.add_argument("--max-windows", type=int, default=2000)
+    parser.add_argument("--runs", default="", help="comma-separated run names to measure on "
+                        "(default: the predictor's validation runs)")
+    parser.add_argument("--all-runs", action="store_true",
+                        help="if none of those runs is in --paths, measure on every run")
     parser.add_argument("--out", type=Path, default=Path("results/jump_progress.json"))
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -45,8 +52,17 @@ def main() -> None:
         raise SystemExit(f"{args.predictor} is not a TIPL checkpoint")
     config = predictor.config
     runs = list(PathDataset(args.paths))
-    held_out = set(predictor.info.get("training", {}).get("val_runs", []))
-    val = [lp for lp in runs if lp.name in held_out] or runs
+    if args.runs:
+        wanted, origin = set(args.runs.split(",")), "the runs given with --runs"
+    else:
+        wanted = set(predictor.info.get("training", {}).get("val_runs", []))
+        origin = "the predictor's validation runs"
+    val = [lp for lp in runs if lp.name in wanted]
+    if not val:
+        if not args.all_runs:
+            raise SystemExit(f"none of {origin} is in {args.paths}; pass --all-runs to measure on "
+                             "every run (including runs the predictor was trained on)")
+        val, origin = runs, "every run (not held out)"
     horizons = config.horizons
     source = WindowSource(val, config.context, horizons, config.r, config.per_layer)
     starts = source.starts()
@@ -57,7 +73,8 @@ def main() -> None:
     stats: dict[str, dict[str, list[float]]] = {}
     for name, per_sample in preds.items():
         rows: dict[str, list[list[float]]] = {k: [[] for _ in horizons]
-                                              for k in ("progress", "cosine", "length")}
+                                              for k in ("progress", "cosine", "length",
+                                                        "error")}
         for s, pred in zip(samples, per_sample, strict=True):
             last = s.window[-1].double()
             for j in range(len(horizons)):
@@ -72,10 +89,11 @@ def main() -> None:
                 rows["cosine"][j].append(float(move @ true) / (tn * max(float(move.norm()),
                                                                         1e-30)))
                 rows["length"][j].append(float(move.norm()) / tn)
+                rows["error"][j].append(float((move - true).norm()) ** 2 / tn**2)
         stats[name] = {f"{k}_{agg}": [fn(v) if v else float("nan") for v in rows[k]]
                        for k in rows for agg, fn in (("median", statistics.median),
                                                      ("mean", statistics.fmean))}
-    print(f"held-out runs: {len(val)}, windows: {len(samples)}, horizons {list(horizons)}")
+    print(f"{len(val)} runs ({origin}), windows: {len(samples)}, horizons {list(horizons)}")
     print(f"{'predictor':8} {'measure':16}" + "".join(f"{'h=' + str(h):>9}" for h in horizons))
     for name, st in stats.items():
         for key, row in st.items():
@@ -83,7 +101,7 @@ def main() -> None:
         worth = [h * p for h, p in zip(horizons, st["progress_median"], strict=True)]
         print(f"{name:8} {'snapshots worth':16}" + "".join(f"{v:9.2f}" for v in worth))
     doc = {"paths": str(args.paths), "predictor": args.predictor,
-           "held_out_runs": [lp.name for lp in val], "windows": len(samples),
+           "runs": [lp.name for lp in val], "runs_are": origin, "windows": len(samples),
            "horizons": list(horizons), "stats": stats}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2))

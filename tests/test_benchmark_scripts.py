@@ -19,13 +19,18 @@ def test_jump_progress_measures_how_far_a_jump_lands(tmp_path: Path) -> None:
         write_synthetic_path(data / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=20,
                              seed=seed)
     out = tmp_path / "progress.json"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "jump_progress.py"),
-                             "--paths", str(data), "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    script = [sys.executable, str(ROOT / "benchmarks" / "jump_progress.py"), "--paths",
+              str(data), "--out", str(out)]
+    # the default predictor's validation runs are not here: refuse to call these held out
+    refused = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "--all-runs" in refused.stderr and not out.exists()
+    result = subprocess.run([*script, "--all-runs"], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     assert "snapshots worth" in result.stdout
     doc = json.loads(out.read_text())
     assert doc["horizons"] == [1, 2, 4, 8] and doc["windows"] > 0
+    assert doc["runs_are"] == "every run (not held out)" and len(doc["runs"]) == 2
     linear = doc["stats"]["linear"]
     # the synthetic paths are straight lines: linear extrapolation lands exactly on them
     for key in ("progress_median", "cosine_median", "length_median"):

@@ -26,6 +26,7 @@ from tipl_opt.jumps import JumpConfig
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.paths import ParamSpec
 from tipl_opt.plugins import get_plugin_manager
+from tipl_opt.predictors import LinearPredictor
 
 
 class ShiftPredictor:
@@ -424,7 +425,7 @@ def test_bad_configuration_is_refused_eagerly() -> None:
     with pytest.raises(ConfigError, match="not both"):
         TIPLOptimizer(net, "linear", base=torch.optim.SGD(net.parameters(), lr=1), lr=0.1)
     with pytest.raises(ConfigError, match="shorter than the predictor"):
-        TIPLOptimizer(net, "linear", config={"context": 3})
+        TIPLOptimizer(net, LinearPredictor(8), config={"context": 3})
 
 
 def test_history_is_bounded_and_round_trips() -> None:
@@ -455,3 +456,11 @@ def test_loss_guard_for_a_plain_supervised_loop() -> None:
         closure().backward()
         opt.step()
     assert opt.counters["jumps_rejected"] == 2  # +5 on every weight only makes the loss worse
+
+
+def test_linear_by_name_fits_the_configured_window() -> None:
+    param = nn.Parameter(torch.zeros(2))
+    opt = TIPLOptimizer([param], "linear", lr=1e-3, config={"context": 4})
+    assert opt.predictor.context == 4 and opt.history.capacity == 4
+    opt = TIPLOptimizer([param], "linear", lr=1e-3, config={"context": 12})
+    assert opt.predictor.context == 12

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tipl_opt import run_cache
+from tipl_opt.errors import ConfigError
 from tipl_opt.train import TrainConfig, make_tasks, run_training
 
 
@@ -48,3 +51,60 @@ def test_other_settings_or_a_corrupt_file_train_the_run_again(
     summary = run_training(cfg)
     assert summary.reused == 1  # only the intact one
     assert json.loads(file.read_text())["format"] == "tipl-run-result"  # rewritten whole
+
+
+def test_a_reused_run_without_its_requested_learning_path_is_trained_again(
+        tmp_path: Path) -> None:
+    run_training(_config(tmp_path))
+    with_paths = _config(tmp_path).model_copy(update={"save_paths": True})
+    summary = run_training(with_paths)
+    assert summary.reused == 0  # the earlier runs wrote no learning path
+    assert len(list((tmp_path / "paths").glob("*.safetensors"))) == 2
+    assert run_training(with_paths).reused == 2
+
+
+def test_unreadable_shapes_are_ignored_and_write_errors_do_not_stop_a_run(
+        tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    [(task, _), _] = make_tasks(cfg, cfg.variants())
+    file = run_cache.cache_file(tmp_path, task)
+    file.parent.mkdir(parents=True)
+    for text in ("[]", '{"format": "tipl-run-result", "version": 1, "fingerprint": null}'):
+        file.write_text(text)
+        assert run_cache.load(tmp_path, task) is None
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "runs").write_text("a file where the folder should be")
+    result = run_training(cfg)  # trains fine into tmp_path
+    assert run_cache.store(blocked, task, result.variants["base"].runs[0]) is None
+
+
+def test_fingerprint_follows_the_predictor_files_and_normalises_jump_settings(
+        tmp_path: Path) -> None:
+    from tipl_opt.predictors import default_predictor_path
+
+    source = default_predictor_path()
+    assert source is not None
+    ckpt = tmp_path / "my-small"  # "-s" in the name must not be read as a seed
+    shutil.copytree(source, ckpt)
+    cfg = _config(tmp_path / "out").model_copy(update={"predictor": str(ckpt), "steps": 512})
+    [_, (task, _)] = make_tasks(cfg, cfg.variants())
+    before = run_cache.fingerprint(task)
+    config = json.loads((ckpt / "config.json").read_text())
+    config["note"] = "retrained"
+    (ckpt / "config.json").write_text(json.dumps(config))
+    run_cache._checkpoint_digest.cache_clear()
+    assert run_cache.fingerprint(task) != before
+    a = task.tipl.model_copy(update={"jump": {"scale": 2}}) if task.tipl else None
+    b = task.tipl.model_copy(update={"jump": {"scale": 2.0}}) if task.tipl else None
+    assert run_cache.fingerprint(dataclasses.replace(task, tipl=a)) == run_cache.fingerprint(
+        dataclasses.replace(task, tipl=b))
+    summary = run_training(cfg)
+    assert [r.seed for v in summary.variants.values() for r in v.runs] == [0, 0]
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["variants"]
+
+
+def test_train_refuses_an_output_folder_it_cannot_write(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(ConfigError, match="not writable"):
+        run_training(_config(tmp_path / "taken" / "out"))

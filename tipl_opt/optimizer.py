@@ -88,6 +88,10 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self.config = config if isinstance(config, JumpConfig) else JumpConfig.model_validate(
             config or {})
         self.predictor = _resolve_predictor(predictor)
+        if (isinstance(predictor, str) and isinstance(self.predictor, LinearPredictor)
+                and self.config.context and self.config.context != self.predictor.context):
+            # ``"linear"`` by name fits the whole window the config asks for
+            self.predictor = LinearPredictor(self.config.context)
         self.base = base
         super().__init__(base.param_groups, base.defaults)
         self.param_groups = base.param_groups  # the very same list and dicts as the base

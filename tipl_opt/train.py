@@ -51,7 +51,7 @@ class TrainConfig(BaseModel):
     hyperparams: dict[str, Any] = Field(default_factory=dict)
     jump: dict[str, Any] = Field(default_factory=dict)
     guard: bool = True
-    guard_limit: float | None = None
+    guard_limit: float | None = Field(default=None, gt=0)
     targets: Literal["actor", "critic", "both"] = "both"
     workers: int = Field(default=1, ge=1)
     out: Path = Path("runs")
@@ -125,8 +125,7 @@ class VariantSummary:
         return total
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "seeds": [int(r.name.split("-s")[-1].split("-")[0])
-                                             for r in self.runs],
+        return {"name": self.name, "seeds": [r.seed for r in self.runs],
                 **{m: dict(zip(("median", "low", "high"), self.metric(m), strict=True))
                    for m in ("steps_to_threshold", "final_return", "auc", "wall_time")},
                 "reached_threshold": sum(
@@ -154,7 +153,8 @@ class TrainSummary:
 
 
 def check(config: TrainConfig) -> None:
-    """Fail before training: unknown library/algorithm/env, bad hyperparameters."""
+    """Fail before training: unknown library/algorithm/env, bad hyperparameters or jump
+    settings, an unknown predictor, an output folder that cannot be written."""
     from tipl_opt.adapters.evaluation import check_env_id
     from tipl_opt.jumps import JumpConfig
     from tipl_opt.plugins import get_adapter
@@ -176,6 +176,9 @@ def check(config: TrainConfig) -> None:
         if config.predictor not in predictors():
             raise ConfigError(f"Unknown predictor '{config.predictor}': use default, linear, "
                               "none or a checkpoint folder written by `tipl pretrain`.")
+    from tipl_opt.collect.runner import check_writable
+
+    check_writable(config.out)
 
 
 def empty_summary(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup | None]]

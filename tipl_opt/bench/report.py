@@ -44,19 +44,15 @@ def ratio(summary: TrainSummary, variant: str, metric: str = "steps_to_threshold
     return a / b if b > 0 else math.nan
 
 
-def _seed(run_name: str) -> str:
-    return run_name.split("-s")[-1].split("-")[0]
-
-
 def paired(summary: TrainSummary, variant: str, against: str = BASE) -> dict[str, int]:
     """Seed by seed (the variants share seeds): how often ``variant`` reached the threshold
     earlier / later than ``against``, and had the higher mean return over training."""
     a, b = summary.variants.get(variant), summary.variants.get(against)
     if a is None or b is None:
         return {"seeds": 0, "earlier": 0, "later": 0, "higher_auc": 0}
-    mine = {_seed(r.name): r for r in a.runs}
-    theirs = {_seed(r.name): r for r in b.runs}
-    common = sorted(set(mine) & set(theirs))
+    mine = {r.seed: r for r in a.runs}
+    theirs = {r.seed: r for r in b.runs}
+    common = sorted(k for k in set(mine) & set(theirs) if k is not None)
     steps = [(a.value(mine[s], "steps_to_threshold"), b.value(theirs[s], "steps_to_threshold"))
              for s in common]
     return {"seeds": len(common),

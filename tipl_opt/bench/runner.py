@@ -36,9 +36,10 @@ def variants(predictor: str = "default", jump: dict[str, Any] | None = None,
 
 
 def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
-                jump: dict[str, Any] | None = None, guard_limit: float | None = None
-                ) -> TrainConfig:
+                jump: dict[str, Any] | None = None, guard_limit: float | None = None,
+                predictor: str = "default") -> TrainConfig:
     return TrainConfig(lib=task.lib, algo=task.algo, env=task.env, steps=task.steps,
+                       predictor=predictor,
                        seed=seed, seeds=seeds, every=task.every,
                        eval_episodes=task.eval_episodes, hyperparams=task.hyperparams,
                        hidden_sizes=task.hidden_sizes, jump=jump or {},
@@ -52,6 +53,6 @@ def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
               on_result: Callable[[RunResult], None] | None = None) -> list[TrainSummary]:
     """Train every env of ``suite`` with each variant on seeds ``seed..seed+seeds-1``."""
     tasks = [t for t in get_suite(suite) if envs is None or t.env in envs]
-    jobs = [(task_config(t, seeds, seed, out, jump, guard_limit),
+    jobs = [(task_config(t, seeds, seed, out, jump, guard_limit, predictor),
              variants(predictor, jump, guard_limit)) for t in tasks]
     return run_many(jobs, on_event, on_result, workers=workers)

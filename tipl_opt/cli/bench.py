@@ -51,7 +51,7 @@ def bench_command(
                                   guard_limit=guard_limit,
                                   on_event=live.on_event,
                                   on_result=live.on_result)
-    except TiplError as exc:
+    except (TiplError, ValueError) as exc:  # ValueError: pydantic rejected a setting
         fail(str(exc))
         raise typer.Exit(1) from None
     for summary in summaries:

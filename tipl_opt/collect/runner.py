@@ -68,6 +68,8 @@ class RunResult:
     jumps: dict[str, int] = field(default_factory=dict)
     """Jump counters summed over the run's TIPL optimizers (empty without TIPL)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    """The run's seed (``None`` where unknown)."""
 
 
 @dataclass
@@ -89,7 +91,7 @@ def run_name(lib: str, algo: str, env_id: str, seed: int) -> str:
     return f"{lib}-{algo.lower()}-{safe_env}-s{seed}"
 
 
-def _check_writable(folder: Path) -> None:
+def check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".tipl-write-test-"):
@@ -116,7 +118,7 @@ def _existing_result(task: RunTask) -> RunResult | None:
                           f"{meta.get('algorithm')} {meta.get('env_id')}); use another --out.")
     t, p = header.tensors["weights"].shape
     return RunResult(task.name, task.path, t, p, math.nan, math.nan,
-                     float(meta.get("wall_time_s", 0.0)), skipped=True)
+                     float(meta.get("wall_time_s", 0.0)), skipped=True, seed=task.spec.seed)
 
 
 def plan(config: CollectConfig) -> tuple[list[RunTask], list[RunResult]]:
@@ -132,7 +134,7 @@ def plan(config: CollectConfig) -> tuple[list[RunTask], list[RunResult]]:
         raise ConfigError(f"The '{config.lib}' adapter cannot train '{config.algo}'. "
                           f"Supported: {', '.join(adapter.algorithms)}.")
     adapter.check(config.train_spec(0))
-    _check_writable(config.out)
+    check_writable(config.out)
     todo, done = [], []
     for i in range(config.runs):
         spec = config.train_spec(i)
@@ -217,7 +219,7 @@ def run_one(task: RunTask, emit: Emit) -> RunResult:
     return RunResult(task.name, path, len(curve), num_params[0], curve[0][1] if curve else math.nan,
                      curve[-1][1] if curve else math.nan, wall, curve=curve,
                      jumps=forwarder.counts if task.tipl else {},
-                     hyperparameters=hyperparameters)
+                     hyperparameters=hyperparameters, seed=task.spec.seed)
 
 
 def collect(config: CollectConfig, on_event: Callable[[Any], None] | None = None,
