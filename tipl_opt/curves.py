@@ -108,7 +108,8 @@ def plot_curves(curves: Mapping[str, Sequence[Curve]], out: str | os.PathLike[st
 
 
 def write_json(data: Any, out: str | os.PathLike[str]) -> Path:
-    """Write ``data`` as indented JSON (inf/nan as strings, so any JSON reader can load it)."""
+    """Write ``data`` as indented JSON (inf/nan as strings, so any JSON reader can load it),
+    atomically (temp file + rename)."""
 
     def clean(x: Any) -> Any:
         if isinstance(x, float) and not math.isfinite(x):
@@ -121,5 +122,10 @@ def write_json(data: Any, out: str | os.PathLike[str]) -> Path:
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(clean(data), indent=2))
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(clean(data), indent=2, default=str))
+        os.replace(tmp, out)  # atomic: a reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

@@ -2,10 +2,9 @@
 split comparison resumes where it stopped instead of training everything again.
 
 Each finished run is one small JSON file, ``OUT/runs/<run>.json``, holding its learning curve,
-jump counters and a fingerprint of what was trained (library, algorithm, env, seed, budget,
-hyperparameters, TIPL setup and the tipl-opt version). A file whose fingerprint does not match
-the run asked for, or that cannot be read, is ignored (with a warning) and the run is trained
-again; nothing is ever unpickled.
+jump counters and a fingerprint of what was trained (see :func:`fingerprint`). A file whose
+fingerprint does not match the run asked for, or that cannot be read, is ignored (with a
+warning) and the run is trained again; nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -14,15 +13,12 @@ import functools
 import hashlib
 import json
 import logging
-import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from tipl_opt.collect.runner import RunResult, RunTask
+from tipl_opt.curves import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +72,6 @@ def cache_file(folder: Path, task: RunTask) -> Path:
     return folder / "runs" / f"{task.name}.json"
 
 
-def _number(x: Any) -> float:
-    return float(x)  # also reads "nan" and "inf", written as text
-
-
 def load(folder: Path, task: RunTask) -> RunResult | None:
     """The cached result of ``task`` in ``folder``, or ``None`` (absent, stale or unreadable)."""
     file = cache_file(folder, task)
@@ -101,10 +93,10 @@ def load(folder: Path, task: RunTask) -> RunResult | None:
         return RunResult(
             name=task.name, path=task.path, seed=task.spec.seed,
             snapshots=int(doc["snapshots"]),
-            params=int(doc["params"]), first_return=_number(doc["first_return"]),
-            last_return=_number(doc["last_return"]), wall_time_s=_number(doc["wall_time_s"]),
+            params=int(doc["params"]), first_return=float(doc["first_return"]),
+            last_return=float(doc["last_return"]), wall_time_s=float(doc["wall_time_s"]),
             skipped=True,
-            curve=[(int(s), _number(m), _number(sd)) for s, m, sd in doc["curve"]],
+            curve=[(int(s), float(m), float(sd)) for s, m, sd in doc["curve"]],  # "nan" too
             jumps={str(k): int(v) for k, v in doc["jumps"].items()},
             hyperparameters=dict(doc.get("hyperparameters", {})))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -116,39 +108,17 @@ def load(folder: Path, task: RunTask) -> RunResult | None:
 def store(folder: Path, task: RunTask, result: RunResult) -> Path | None:
     """Write ``result`` atomically (temp file + rename): a crash never leaves half a file.
     A write error is logged, not raised: the run's result is still reported, only not kept."""
-
-    def clean(x: float) -> float | str:
-        return x if math.isfinite(x) else str(x)
-
     doc = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint(task),
            "run": task.name, "lib": task.lib, "spec": task.spec.model_dump(mode="json"),
            "tipl": task.tipl.model_dump(mode="json") if task.tipl else None,
            "snapshots": result.snapshots, "params": result.params,
-           "first_return": clean(result.first_return), "last_return": clean(result.last_return),
-           "wall_time_s": result.wall_time_s,
-           "curve": [[s, clean(m), clean(sd)] for s, m, sd in result.curve],
+           "first_return": result.first_return, "last_return": result.last_return,
+           "wall_time_s": result.wall_time_s, "curve": [list(c) for c in result.curve],
            "jumps": result.jumps, "hyperparameters": result.hyperparameters}
     file = cache_file(folder, task)
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+        return write_json(doc, file)
     except OSError as exc:
-        logger.warning("Cannot keep the result of %s in %s (%s); it will not be reused", task.name,
-                       file.parent, exc)
+        logger.warning("Cannot keep the result of %s in %s (%s); it will not be reused",
+                       task.name, file.parent, exc)
         return None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, default=str)
-        os.replace(tmp, file)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        logger.warning("Cannot keep the result of %s in %s (%s); it will not be reused", task.name,
-                       file.parent, exc)
-        return None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return file

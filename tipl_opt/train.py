@@ -141,8 +141,11 @@ class TrainSummary:
     failures: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
     threshold_source: str = ""
-    reused: int = 0
-    """Runs not trained again: their results were found in ``out/runs`` (a resumed run)."""
+
+    @property
+    def reused(self) -> int:
+        """Runs not trained again: their results were found in ``out/runs`` (a resumed run)."""
+        return sum(r.skipped for v in self.variants.values() for r in v.runs)
 
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config.model_dump(mode="json"),
@@ -208,7 +211,6 @@ def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | N
             cached = run_cache.load(config.out, task)
             if cached is not None:
                 summary.variants[variant].runs.append(cached)
-                summary.reused += 1
                 continue
             owner[task.name] = (summary, variant)
             tasks.append(task)

@@ -110,6 +110,12 @@ def _fmt_ci(values: tuple[float, float, float], digits: int = 0) -> str:
     return f"{f(med)} [{f(lo)}, {f(hi)}]"
 
 
+def _settings(summaries: Sequence[TrainSummary]) -> tuple[dict[str, Any], float | None]:
+    """The jump settings and guard limit the suite's TIPL variants ran with."""
+    cfg = summaries[0].config if summaries else None
+    return (cfg.jump, cfg.guard_limit) if cfg else ({}, None)
+
+
 def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any],
              plots: dict[str, str]) -> str:
     lines = [f"# tipl bench: suite `{suite}`", "",
@@ -117,8 +123,7 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
              f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}. Medians over seeds with "
              "bootstrap 95% intervals; env steps count training steps only (evaluation is kept "
              "apart).", ""]
-    jump = summaries[0].config.jump if summaries else {}
-    limit = summaries[0].config.guard_limit if summaries else None
+    jump, limit = _settings(summaries)
     lines += [f"Jump settings of both TIPL variants: {jump or 'the adapter defaults'}, guard "
               f"limit {'the adapter default' if limit is None else limit}; "
               "`linear` extrapolates from the predictor's window length to its longest horizon, "
@@ -176,8 +181,7 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
     goals = check_goals(summaries)
     doc = {"suite": suite, "tipl_opt_version": __version__, "torch_version": torch.__version__,
            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
-           "jump": summaries[0].config.jump if summaries else {},
-           "guard_limit": summaries[0].config.guard_limit if summaries else None,
+           **dict(zip(("jump", "guard_limit"), _settings(summaries), strict=True)),
            "envs": [env_record(s) for s in summaries],
            "goals": goals, "plots": plots}
     write_json(doc, out / f"bench-{suite}.json")

@@ -53,6 +53,7 @@ def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
               on_result: Callable[[RunResult], None] | None = None) -> list[TrainSummary]:
     """Train every env of ``suite`` with each variant on seeds ``seed..seed+seeds-1``."""
     tasks = [t for t in get_suite(suite) if envs is None or t.env in envs]
-    jobs = [(task_config(t, seeds, seed, out, jump, guard_limit, predictor),
-             variants(predictor, jump, guard_limit)) for t in tasks]
+    compared = variants(predictor, jump, guard_limit)
+    jobs = [(task_config(t, seeds, seed, out, jump, guard_limit, predictor), compared)
+            for t in tasks]
     return run_many(jobs, on_event, on_result, workers=workers)
