@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tipl_opt import atomic
 
 Curve = Sequence[tuple[int, float, float]]
 """(env steps, mean return, std return) per snapshot, in order."""
@@ -109,23 +110,5 @@ def plot_curves(curves: Mapping[str, Sequence[Curve]], out: str | os.PathLike[st
 
 def write_json(data: Any, out: str | os.PathLike[str]) -> Path:
     """Write ``data`` as indented JSON (inf/nan as strings, so any JSON reader can load it),
-    atomically (temp file + rename)."""
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            return str(x)
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(clean(data), indent=2, default=str))
-        os.replace(tmp, out)  # atomic: a reader never sees half a file
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    atomically (:func:`tipl_opt.atomic.write_json`)."""
+    return atomic.write_json(data, out)
