@@ -6,6 +6,8 @@ an optimizer jump ahead along the path.
 
 __version__ = "0.1.0"
 
+from tipl_opt import events as _events
+from tipl_opt.acceptance import AcceptanceRule, Backtracking, Candidate, Decision
 from tipl_opt.errors import (
     ConfigError,
     IncompatibleEnvError,
@@ -22,7 +24,14 @@ from tipl_opt.guard import (
     QChangeGuard,
 )
 from tipl_opt.history import WeightHistory
-from tipl_opt.jumps import JumpConfig, JumpReport
+from tipl_opt.jumps import (
+    AcceptanceConfig,
+    JumpConfig,
+    JumpReport,
+    JumpTally,
+    PredictionConfig,
+    ScheduleConfig,
+)
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.paths import (
     LearningPath,
@@ -40,15 +49,26 @@ from tipl_opt.predictors import (
     TIPLPredictor,
     load_predictor,
 )
+from tipl_opt.schedule import CadenceSchedule, Schedule
+
+# Every TIPLOptimizer's jump reports reach the plugins' ``tipl_on_jump`` hook through this bridge.
+_events.register_global_jump_hook(_events.forward_to_plugins)
 
 __all__ = [
+    "AcceptanceConfig",
+    "AcceptanceRule",
     "ActionDistanceGuard",
+    "Backtracking",
+    "CadenceSchedule",
+    "Candidate",
     "ConfigError",
+    "Decision",
     "GreedyActionGuard",
     "IncompatibleEnvError",
     "JumpConfig",
     "JumpGuard",
     "JumpReport",
+    "JumpTally",
     "KLGuard",
     "LearningPath",
     "LinearPredictor",
@@ -58,8 +78,11 @@ __all__ = [
     "PathFormatError",
     "PathWriter",
     "PluginNotFoundError",
+    "PredictionConfig",
     "Predictor",
     "QChangeGuard",
+    "Schedule",
+    "ScheduleConfig",
     "Snapshot",
     "TIPLConfig",
     "TIPLOptimizer",

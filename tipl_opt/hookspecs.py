@@ -34,6 +34,16 @@ def tipl_register_predictors(register: Any) -> None:
 
 
 @hookspec
+def tipl_register_acceptance_rules(register: Any) -> None:
+    """Register jump acceptance rules.
+
+    Call ``register(name, factory)`` where ``factory(config)`` takes a
+    :class:`tipl_opt.jumps.AcceptanceConfig` and returns a
+    :class:`tipl_opt.acceptance.AcceptanceRule`; ``JumpConfig(rule=name)`` selects it.
+    """
+
+
+@hookspec
 def tipl_on_snapshot(run: str, snapshot: Any) -> None:
     """Observe one snapshot as it is added to a learning path.
 

@@ -1,4 +1,12 @@
-"""What a weight jump is configured by, and what it reports."""
+"""What a weight jump is configured by, what it reports, and the one tally of jumps.
+
+:class:`JumpConfig` has one section per part of :class:`~tipl_opt.optimizer.TIPLOptimizer`:
+``schedule`` (*when* to snapshot and jump: :mod:`tipl_opt.schedule`), ``prediction`` (*what* to
+predict from: the window) and ``acceptance`` (*whether and how far* to move:
+:mod:`tipl_opt.acceptance`). Every field name is unique across sections, so the flat form that
+the command line and the adapters use (``{"snapshot_every": 1, "scale": 2}``, ``--jump
+horizon=4``) is accepted and sorted into its section.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class JumpConfig(BaseModel):
-    """How :class:`~tipl_opt.optimizer.TIPLOptimizer` snapshots and jumps."""
+class ScheduleConfig(BaseModel):
+    """When to snapshot and when to jump (:class:`~tipl_opt.schedule.CadenceSchedule`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -18,33 +26,21 @@ class JumpConfig(BaseModel):
     the caller says it is safe, through ``maybe_jump()`` (on-policy RL, at rollout boundaries)."""
     snapshot_every: int = Field(default=100, ge=1)
     """Optimizer steps between snapshots (manual mode: the first safe point at or after)."""
-    context: int | None = Field(default=None, ge=2)
-    """Snapshots per window; default: the predictor's context."""
+    warmup_steps: int = Field(default=0, ge=0)
+    """No jump before this many optimizer steps."""
     horizon: int | None = Field(default=None, ge=1)
     """Snapshot intervals to jump ahead; default: the predictor's longest horizon (1 for
     predictors without one)."""
-    schedule: Literal["fixed", "shrinking"] = "fixed"
+    horizon_schedule: Literal["fixed", "shrinking"] = "fixed"
     """``shrinking``: the horizon falls linearly from ``horizon`` to ``min_horizon`` over
-    ``total_steps`` optimizer steps (late in training, jump less far)."""
+    ``total_steps`` optimizer steps (late in training, jump less far). Flat name:
+    ``schedule``."""
     min_horizon: int = Field(default=1, ge=1)
     total_steps: int | None = Field(default=None, ge=1)
-    scale: float = Field(default=1.0, gt=0)
-    """Multiply the predicted move by this before trying it: above 1 goes further along the
-    predicted direction (the guard's backtracking still shortens it, by halves, when the
-    behaviour would change too much)."""
-    warmup_steps: int = Field(default=0, ge=0)
-    """No jump before this many optimizer steps."""
-    reset_moments: bool = False
-    """After an accepted jump, clear the base optimizer's state (Adam moments) instead of
-    keeping it."""
-    max_backtracks: int = Field(default=3, ge=0)
-    """Shorten a rejected jump up to this many times (1, 1/2, 1/4, ...) before skipping it."""
-    history_device: Literal["cpu", "param"] = "cpu"
-    """Where the K x P history lives: CPU memory, or the parameters' device."""
 
     @model_validator(mode="after")
-    def _check(self) -> JumpConfig:
-        if self.schedule == "shrinking" and self.total_steps is None:
+    def _check(self) -> ScheduleConfig:
+        if self.horizon_schedule == "shrinking" and self.total_steps is None:
             raise ValueError("schedule='shrinking' needs total_steps (the training length in "
                              "optimizer steps)")
         if self.horizon is not None and self.min_horizon > self.horizon:
@@ -52,12 +48,112 @@ class JumpConfig(BaseModel):
         return self
 
 
+class PredictionConfig(BaseModel):
+    """What the predictor sees: the window of snapshots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context: int | None = Field(default=None, ge=2)
+    """Snapshots per window; default: the predictor's context."""
+    history_device: Literal["cpu", "param"] = "cpu"
+    """Where the K x P history lives: CPU memory, or the parameters' device."""
+
+
+class AcceptanceConfig(BaseModel):
+    """Whether and how far to move along the predicted jump
+    (:class:`~tipl_opt.acceptance.AcceptanceRule`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = "backtrack"
+    """A registered acceptance rule (:func:`tipl_opt.acceptance.make_rule`); ``backtrack``
+    tries 1, 1/2, 1/4 ... of the move until the guard accepts one."""
+    scale: float = Field(default=1.0, gt=0)
+    """Multiply the predicted move by this before trying it: above 1 goes further along the
+    predicted direction (the rule still shortens it when the guard says the behaviour would
+    change too much)."""
+    max_backtracks: int = Field(default=3, ge=0)
+    """Shorten a rejected jump up to this many times (1, 1/2, 1/4, ...) before skipping it."""
+    reset_moments: bool = False
+    """After an accepted jump, clear the base optimizer's state (Adam moments) instead of
+    keeping it."""
+
+
+SECTIONS: dict[str, type[BaseModel]] = {"schedule": ScheduleConfig,
+                                        "prediction": PredictionConfig,
+                                        "acceptance": AcceptanceConfig}
+FLAT_ALIASES = {"schedule": "horizon_schedule"}
+"""Flat names that differ from the field's name in its section (``schedule="shrinking"``)."""
+
+
+def _section_of(field: str) -> str | None:
+    for section, model in SECTIONS.items():
+        if field in model.model_fields:
+            return section
+    return None
+
+
+class JumpConfig(BaseModel):
+    """How :class:`~tipl_opt.optimizer.TIPLOptimizer` snapshots, predicts and accepts jumps.
+
+    Built from sections (``JumpConfig(schedule={"snapshot_every": 1})``) or flat
+    (``JumpConfig(snapshot_every=1, scale=2)``); :meth:`flat` gives the flat form back.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    prediction: PredictionConfig = Field(default_factory=PredictionConfig)
+    acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sort_flat_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        nested: dict[str, Any] = {}
+        unknown: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in SECTIONS and not (key in FLAT_ALIASES and isinstance(value, str)):
+                nested.setdefault(key, {})
+                section = value.model_dump(exclude_unset=True) if isinstance(
+                    value, BaseModel) else value
+                if isinstance(section, dict):
+                    nested[key] = {**section, **nested[key]}
+                else:
+                    nested[key] = section  # let pydantic say what is wrong
+                continue
+            name = FLAT_ALIASES.get(str(key), str(key))
+            target = _section_of(name)
+            if target is None:
+                unknown[key] = value
+            elif isinstance(nested.setdefault(target, {}), dict):
+                nested[target][name] = value
+        return {**nested, **unknown}
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its own name, sections merged (JSON types)."""
+        out: dict[str, Any] = {}
+        for section in SECTIONS:
+            out.update(getattr(self, section).model_dump(mode="json"))
+        return out
+
+    def explicit(self) -> dict[str, Any]:
+        """The fields that were set explicitly, flat (for layering over an adapter's
+        defaults: ``JumpConfig.model_validate({**defaults, **config.explicit()})``)."""
+        out: dict[str, Any] = {}
+        for section in SECTIONS:
+            out.update(getattr(self, section).model_dump(mode="json", exclude_unset=True))
+        return out
+
+
 @dataclass(frozen=True)
 class JumpReport:
     """One attempted jump. ``fraction`` is the share of the (scaled) predicted move applied
-    (1, 0.5, 0.25 ... or 0 when rejected); ``relative_size`` is |dtheta| / |theta| as applied
-    (for the full prediction when rejected); ``guard`` the guard's final measure (NaN: no
-    guard); ``reason`` says why a jump was rejected."""
+    (1, 0.5, 0.25 ... or 0 when rejected; a rule that also tries longer steps can report more
+    than 1); ``relative_size`` is |dtheta| / |theta| as applied (for the full prediction when
+    rejected); ``guard`` the guard's final measure (NaN: no guard); ``reason`` says why a jump
+    was rejected."""
 
     step: int
     horizon: int
@@ -71,3 +167,31 @@ class JumpReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "jumps_rejected")
+"""The counters of a :class:`JumpTally`, in display order."""
+
+
+class JumpTally(dict[str, int]):
+    """Snapshot and jump counters (:data:`COUNTERS`), a plain ``dict`` of ints.
+
+    :meth:`add` counts one :class:`JumpReport`; the optimizer, the run layer and the adapters'
+    summaries all count with it, so a jump is counted one way everywhere.
+    """
+
+    def __init__(self, counts: dict[str, int] | None = None) -> None:
+        super().__init__(dict.fromkeys(COUNTERS, 0))
+        for key, value in (counts or {}).items():
+            if key in COUNTERS:
+                self[key] = int(value)
+
+    def add(self, report: JumpReport) -> None:
+        """Count one attempted jump."""
+        self["jumps_tried"] += 1
+        self["jumps_accepted" if report.accepted else "jumps_rejected"] += 1
+        self["jumps_shortened"] += int(report.shortened)
+
+    def merge(self, other: dict[str, int]) -> JumpTally:
+        """This tally plus ``other``'s counts (a new tally)."""
+        return JumpTally({k: self[k] + int(other.get(k, 0)) for k in COUNTERS})

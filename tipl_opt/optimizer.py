@@ -1,10 +1,20 @@
 """``TIPLOptimizer``: a drop-in ``torch.optim.Optimizer`` that wraps a base optimizer and now and
-then replaces gradient steps with one predicted, guarded jump along the weights' path."""
+then replaces gradient steps with one predicted, checked jump along the weights' path.
+
+It composes three parts, each replaceable and testable on its own:
+
+* *when*: a :class:`~tipl_opt.schedule.Schedule` (snapshot cadence, warm-up, horizon);
+* *what*: a :class:`~tipl_opt.predictors.Predictor` (future weights from a window of snapshots);
+* *whether and how far*: an :class:`~tipl_opt.acceptance.AcceptanceRule` (with the jump's
+  :class:`~tipl_opt.guard.JumpGuard`).
+
+Each jump's :class:`~tipl_opt.jumps.JumpReport` goes to the optimizer's own jump hooks and the
+global ones (:mod:`tipl_opt.events`), never straight to plugins.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -12,18 +22,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from tipl_opt import events
+from tipl_opt.acceptance import AcceptanceRule, Decision, make_rule
 from tipl_opt.errors import ConfigError, TiplError
 from tipl_opt.guard import JumpGuard
 from tipl_opt.history import WeightHistory
-from tipl_opt.jumps import JumpConfig, JumpReport
+from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
 from tipl_opt.paths.spec import ParamSpec
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_predictor
+from tipl_opt.schedule import CadenceSchedule, Schedule
 
 logger = logging.getLogger(__name__)
 
-COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "jumps_rejected")
+__all__ = ["COUNTERS", "TIPLOptimizer", "guess_role", "resolve_predictor"]
 
 
 def guess_role(name: str) -> str:
@@ -36,7 +49,9 @@ def guess_role(name: str) -> str:
     return "actor"
 
 
-def _resolve_predictor(predictor: Predictor | str | None) -> Predictor:
+def resolve_predictor(predictor: Predictor | str | None) -> Predictor:
+    """``None``/``"default"``: the embedded default predictor, or ``linear`` when the install
+    ships none; anything else as :func:`~tipl_opt.predictors.load_predictor` takes it."""
     if predictor is None or predictor == "default":
         try:
             return load_predictor("default")
@@ -44,6 +59,32 @@ def _resolve_predictor(predictor: Predictor | str | None) -> Predictor:
             logger.info("no embedded default predictor; using 'linear'")
             return LinearPredictor()
     return load_predictor(predictor)
+
+
+class _Move:
+    """The :class:`~tipl_opt.acceptance.Candidate` of one jump: ``start`` (the parameters as
+    they were, in their own dtypes) plus ``fraction`` times ``delta`` (flat float32 [P])."""
+
+    def __init__(self, params: list[torch.Tensor], delta: torch.Tensor,
+                 relative_size: float) -> None:
+        self.params = params
+        self.start = [p.detach().clone() for p in params]
+        self.delta = delta
+        self.relative_size = relative_size
+        self.fraction = 0.0
+
+    def write(self, fraction: float) -> None:
+        offset = 0
+        with torch.no_grad():
+            for p, p0 in zip(self.params, self.start, strict=True):
+                n = p.numel()
+                if fraction == 0:
+                    p.copy_(p0)
+                else:
+                    step = self.delta[offset : offset + n].view_as(p).to(p.device, p.dtype)
+                    p.copy_(p0 + fraction * step)
+                offset += n
+        self.fraction = fraction
 
 
 class TIPLOptimizer(torch.optim.Optimizer):
@@ -54,9 +95,13 @@ class TIPLOptimizer(torch.optim.Optimizer):
       path, or ``None`` for the embedded default (``linear`` if the install ships none).
     * ``base``: an already-built optimizer over the same parameters; or ``base_class`` and
       ``base_kwargs`` (for example ``lr=1e-3``) to build one.
-    * ``config``: a :class:`~tipl_opt.jumps.JumpConfig` or a dict of its fields.
+    * ``config``: a :class:`~tipl_opt.jumps.JumpConfig` or a dict of its fields (flat or by
+      section).
     * ``guard``: a :class:`~tipl_opt.guard.JumpGuard` used for every jump (``maybe_jump`` can
-      pass its own). Without one, jumps are accepted whenever the prediction is finite.
+      pass its own). Without one, the acceptance rule decides alone (``backtrack``: accept
+      whenever the prediction is finite).
+    * ``schedule``/``rule``: replace the :class:`~tipl_opt.schedule.Schedule` and
+      :class:`~tipl_opt.acceptance.AcceptanceRule` the config describes.
 
     ``param_groups`` and ``state`` are the base optimizer's own objects, so LR schedulers,
     direct ``param_group["lr"]`` writes and hooks reach it.
@@ -67,6 +112,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
                  base: torch.optim.Optimizer | None = None,
                  config: JumpConfig | dict[str, Any] | None = None,
                  guard: JumpGuard | None = None, specs: Sequence[ParamSpec] | None = None,
+                 schedule: Schedule | None = None, rule: AcceptanceRule | None = None,
                  base_class: type[torch.optim.Optimizer] = torch.optim.Adam,
                  **base_kwargs: Any) -> None:
         params: list[torch.Tensor]
@@ -87,11 +133,15 @@ class TIPLOptimizer(torch.optim.Optimizer):
             raise ConfigError("base is already a TIPLOptimizer")
         self.config = config if isinstance(config, JumpConfig) else JumpConfig.model_validate(
             config or {})
-        self.predictor = _resolve_predictor(predictor)
+        self._own_parts = (schedule is None, rule is None)  # built from the config
+        self.schedule: Schedule = schedule or CadenceSchedule(self.config.schedule)
+        self.rule: AcceptanceRule = rule or make_rule(self.config.acceptance)
+        self.predictor = resolve_predictor(predictor)
+        window = self.config.prediction.context
         if (isinstance(predictor, str) and isinstance(self.predictor, LinearPredictor)
-                and self.config.context and self.config.context != self.predictor.context):
+                and window and window != self.predictor.context):
             # ``"linear"`` by name fits the whole window the config asks for
-            self.predictor = LinearPredictor(self.config.context)
+            self.predictor = LinearPredictor(window)
         self.base = base
         super().__init__(base.param_groups, base.defaults)
         self.param_groups = base.param_groups  # the very same list and dicts as the base
@@ -104,17 +154,18 @@ class TIPLOptimizer(torch.optim.Optimizer):
             raise ConfigError("specs do not match the optimizer's parameters (shapes differ)")
         self.specs = list(specs)
         size = sum(p.numel() for p in owned)
-        context = self.config.context or self.predictor.context
+        context = window or self.predictor.context
         if context < self.predictor.context:
             raise ConfigError(f"context {context} is shorter than the predictor's "
                               f"{self.predictor.context}")
-        device = owned[0].device if self.config.history_device == "param" else "cpu"
+        device = owned[0].device if self.config.prediction.history_device == "param" else "cpu"
         self.history = WeightHistory(context, size, device=device)
         self.guard = guard
-        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.counters = JumpTally()
         self.steps = 0  # base optimizer steps taken through this optimizer
-        self._last_snapshot = -1
+        self._last_snapshot: int | None = None
         self.last_report: JumpReport | None = None
+        self._jump_hooks: dict[int, events.JumpHook] = {}
 
     # -- the Optimizer interface ------------------------------------------------------------
     @property
@@ -126,7 +177,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         """One base step; in ``auto`` mode, then snapshot and maybe jump."""
         loss = self.base.step(closure) if closure is not None else self.base.step()
         self.steps += 1
-        if self.config.mode == "auto":
+        if self.config.schedule.mode == "auto":
             self._safe_point(self.guard)
         return loss
 
@@ -136,10 +187,16 @@ class TIPLOptimizer(torch.optim.Optimizer):
     def maybe_jump(self, guard: JumpGuard | None = None) -> JumpReport | None:
         """Call at a safe point (``manual`` mode): records a snapshot if one is due and jumps if
         the window is full. Returns the jump's report, or ``None`` if no jump was tried."""
-        if self.config.mode != "manual":
+        if self.config.schedule.mode != "manual":
             raise TiplError("maybe_jump() is for mode='manual'; in mode='auto' jumps happen "
                             "inside step(). Build the optimizer with config={'mode': 'manual'}.")
         return self._safe_point(guard or self.guard)
+
+    def register_jump_hook(self, hook: events.JumpHook) -> events.HookHandle:
+        """Call ``hook(optimizer, report)`` after every attempted jump of this optimizer;
+        ``handle.remove()`` on the returned handle unregisters it. A hook that raises is logged
+        and never stops training."""
+        return events.add_hook(self._jump_hooks, hook)
 
     # -- snapshots and jumps ---------------------------------------------------------------
     def flat_weights(self) -> torch.Tensor:
@@ -148,14 +205,6 @@ class TIPLOptimizer(torch.optim.Optimizer):
         return torch.cat([p.detach().reshape(-1).to(device, torch.float32)
                           for p in self.owned_params])
 
-    def _write(self, vector: torch.Tensor) -> None:
-        offset = 0
-        with torch.no_grad():
-            for p in self.owned_params:
-                n = p.numel()
-                p.copy_(vector[offset : offset + n].view_as(p))
-                offset += n
-
     def snapshot(self) -> None:
         """Record the current weights into the history now."""
         self.history.push(self.flat_weights(), self.steps)
@@ -163,28 +212,22 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self.counters["snapshots"] += 1
 
     def current_horizon(self) -> int:
-        cfg = self.config
-        top = cfg.horizon or int(max(getattr(self.predictor, "horizons", (1,))))
-        if cfg.schedule == "fixed" or cfg.total_steps is None:
-            return top
-        progress = min(self.steps / cfg.total_steps, 1.0)
-        low = min(cfg.min_horizon, top)
-        return max(low, round(top - (top - low) * progress))
+        """Snapshot intervals the next jump predicts ahead (the schedule's answer)."""
+        longest = int(max(getattr(self.predictor, "horizons", (1,))))
+        return self.schedule.horizon(self.steps, longest)
 
     def _safe_point(self, guard: JumpGuard | None) -> JumpReport | None:
-        due = (self._last_snapshot < 0
-               or self.steps - self._last_snapshot >= self.config.snapshot_every)
-        if not due:
+        if not self.schedule.snapshot_due(self.steps, self._last_snapshot):
             return None
         self.snapshot()
-        if not self.history.full or self.steps < self.config.warmup_steps:
+        if not self.schedule.jump_due(self.steps, self.history.full):
             return None
         return self.jump(guard)
 
     def jump(self, guard: JumpGuard | None = None) -> JumpReport:
-        """Predict from the full window and try the jump now: the predicted move times
-        ``config.scale``, with backtracking under ``guard`` (default: the optimizer's own). The
-        window restarts at the resulting weights whatever the outcome."""
+        """Predict from the full window and let the acceptance rule decide how much of the
+        predicted move (times ``scale``) to keep, checked by ``guard`` (default: the
+        optimizer's own). The window restarts at the resulting weights whatever the outcome."""
         guard = guard if guard is not None else self.guard
         if not self.history.full:
             raise TiplError(f"the window holds {len(self.history)} of {self.history.capacity} "
@@ -196,47 +239,31 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ms = (time.perf_counter() - start) * 1000
         current = self.flat_weights()
         norm = float(current.norm()) or 1.0
-        delta = (prediction.to(current) - current) * self.config.scale
+        delta = (prediction.to(current) - current) * self.config.acceptance.scale
         size = float(delta.norm()) / norm
-        self.counters["jumps_tried"] += 1
-        fraction, value, reason = 0.0, math.nan, ""
         if not torch.all(torch.isfinite(prediction)):
-            reason = "non-finite prediction"
+            decision = Decision(0.0, reason="non-finite prediction")
         else:
+            move = _Move(self.owned_params, delta, size)
             if guard is not None:
                 guard.reference()
-            frac = 1.0
-            for _ in range(self.config.max_backtracks + 1):
-                self._write(current + frac * delta)
-                value = guard.measure() if guard is not None else math.nan
-                if guard is None or value <= guard.limit:
-                    fraction = frac
-                    break
-                frac /= 2
-            else:
-                assert guard is not None  # without a guard the first length is accepted
-                reason = f"{guard.name} {value:.4g} > limit {guard.limit:g} at every length"
-                self._write(current)  # exactly the previous weights
-        accepted = fraction > 0
-        if accepted:
-            self.counters["jumps_accepted"] += 1
-            if fraction < 1:
-                self.counters["jumps_shortened"] += 1
-            if self.config.reset_moments:
-                self.state.clear()
-        else:
-            self.counters["jumps_rejected"] += 1
+            decision = self.rule.decide(move, guard)
+            if move.fraction != decision.fraction or decision.fraction == 0:
+                move.write(decision.fraction)  # exactly the previous weights when rejected
+        accepted = decision.fraction > 0
+        if accepted and self.config.acceptance.reset_moments:
+            self.state.clear()
         self.history.reset()
         self.snapshot()
-        report = JumpReport(step=self.steps, horizon=horizon, fraction=fraction,
-                            relative_size=size * (fraction if accepted else 1.0), guard=value,
-                            accepted=accepted, shortened=accepted and fraction < 1,
-                            prediction_ms=ms, reason=reason)
+        report = JumpReport(step=self.steps, horizon=horizon, fraction=decision.fraction,
+                            relative_size=size * (decision.fraction if accepted else 1.0),
+                            guard=decision.guard, accepted=accepted,
+                            shortened=accepted and decision.fraction < 1,
+                            prediction_ms=ms, reason=decision.reason)
+        self.counters.add(report)
         self.last_report = report
         logger.info("jump at step %d: %s", self.steps, report)
-        from tipl_opt.plugins import get_plugin_manager
-
-        get_plugin_manager().hook.tipl_on_jump(report=report)
+        events.call_jump_hooks(self._jump_hooks, self, report)
         return report
 
     # -- state -------------------------------------------------------------------------------
@@ -244,27 +271,45 @@ class TIPLOptimizer(torch.optim.Optimizer):
         """The base state (moments, param_groups) plus history, counters and config."""
         state = super().state_dict()
         state["tipl"] = {"history": self.history.state_dict(), "steps": self.steps,
-                         "last_snapshot": self._last_snapshot, "counters": dict(self.counters),
+                         "last_snapshot": (-1 if self._last_snapshot is None
+                                           else self._last_snapshot),
+                         "counters": dict(self.counters),
                          "config": self.config.model_dump(mode="json"),
                          "predictor": getattr(self.predictor, "name", "?")}
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load what :meth:`state_dict` returned. Everything is checked first (config, history
+        shape, base state): a state that does not fit raises ``ValueError`` and leaves this
+        optimizer as it was."""
         state_dict = dict(state_dict)
         extra = state_dict.pop("tipl", None)
+        if extra is not None:
+            try:
+                config = JumpConfig.model_validate(extra["config"])
+                history = WeightHistory(self.history.capacity, self.history.size,
+                                        device=self.history.buffer.device)
+                history.load_state_dict(extra["history"])
+                steps, last = int(extra["steps"]), int(extra["last_snapshot"])
+                counters = JumpTally(extra["counters"])
+                rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
+            except (KeyError, TypeError, ValueError, TiplError) as exc:
+                raise ValueError(f"the TIPL state does not fit this optimizer: {exc}") from exc
         super().load_state_dict(state_dict)
         # Optimizer.load_state_dict replaced our param_groups and state: re-link the base.
         self.base.param_groups = self.param_groups
         self.base.state = self.state
         if extra is None:
             return
-        self.config = JumpConfig.model_validate(extra["config"])
-        self.history.load_state_dict(extra["history"])
-        self.steps = int(extra["steps"])
-        self._last_snapshot = int(extra["last_snapshot"])
-        self.counters = {k: int(extra["counters"].get(k, 0)) for k in COUNTERS}
+        self.config, self.history, self.steps, self.counters = config, history, steps, counters
+        self._last_snapshot = None if last < 0 else last
+        if self._own_parts[0]:
+            self.schedule = CadenceSchedule(config.schedule)
+        self.rule = rule
 
     def __repr__(self) -> str:
         return (f"TIPLOptimizer(base={type(self.base).__name__}, predictor="
-                f"{getattr(self.predictor, 'name', self.predictor)!r}, mode={self.config.mode}, "
-                f"snapshot_every={self.config.snapshot_every}, context={self.history.capacity})")
+                f"{getattr(self.predictor, 'name', self.predictor)!r}, "
+                f"mode={self.config.schedule.mode}, "
+                f"snapshot_every={self.config.schedule.snapshot_every}, "
+                f"context={self.history.capacity}, rule={self.rule.name})")

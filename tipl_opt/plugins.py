@@ -28,6 +28,7 @@ ENTRY_POINT_GROUP = "tipl_opt"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tipl.log", "tipl_opt.observers"),
     ("tipl.predictors", "tipl_opt.predictors.builtin"),
+    ("tipl.acceptance", "tipl_opt.acceptance"),
 )
 
 # Adapters the project publishes, so a missing one can be named with the package to install.
@@ -44,6 +45,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     adapters: list[str] = field(default_factory=list)
     predictors: list[str] = field(default_factory=list)
+    acceptance_rules: list[str] = field(default_factory=list)
 
 
 _pm: pluggy.PluginManager | None = None
@@ -141,6 +143,14 @@ def predictors() -> dict[str, Callable[..., Any]]:
     return found
 
 
+def acceptance_rules() -> dict[str, Callable[..., Any]]:
+    """All registered acceptance-rule factories by name."""
+    found: dict[str, Callable[..., Any]] = {}
+    for name, factory in _collect("tipl_register_acceptance_rules"):
+        found.setdefault(name, factory)
+    return found
+
+
 def list_plugins() -> list[PluginInfo]:
     """Describe every loaded plugin: distribution, version, hooks and what it registers."""
     pm = get_plugin_manager()
@@ -153,5 +163,7 @@ def list_plugins() -> list[PluginInfo]:
         info = PluginInfo(name=name, distribution=dist, version=version, hooks=hooks)
         info.adapters = [a.name for (a,) in _collect("tipl_register_adapters", plugin)]
         info.predictors = [n for n, _ in _collect("tipl_register_predictors", plugin)]
+        info.acceptance_rules = [n for n, _ in _collect("tipl_register_acceptance_rules",
+                                                         plugin)]
         infos.append(info)
     return infos

@@ -1,12 +1,19 @@
 """Weight-path predictors: the protocol, ``linear`` (the baseline) and ``tipl`` (the model)."""
 
-from tipl_opt.predictors.base import Predictor, check_window
+from tipl_opt.predictors.base import (
+    BatchedTokenPredictor,
+    CheckpointPredictor,
+    Predictor,
+    check_window,
+)
 from tipl_opt.predictors.linear import LinearPredictor
-from tipl_opt.predictors.loading import default_predictor_path, load_predictor
+from tipl_opt.predictors.loading import default_predictor_path, load_checkpoint, load_predictor
 from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
 from tipl_opt.predictors.tokens import WindowTokens, layer_groups, tokenize
 
 __all__ = [
+    "BatchedTokenPredictor",
+    "CheckpointPredictor",
     "LinearPredictor",
     "Predictor",
     "TIPLConfig",
@@ -15,6 +22,7 @@ __all__ = [
     "check_window",
     "default_predictor_path",
     "layer_groups",
+    "load_checkpoint",
     "load_predictor",
     "tokenize",
 ]

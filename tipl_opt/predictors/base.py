@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -15,7 +17,9 @@ from tipl_opt.paths.spec import ParamSpec
 class Predictor(Protocol):
     """Predicts future weights from a window of past snapshots, for any P and architecture.
 
-    ``context`` is the number K of snapshots it needs. ``predict`` receives
+    ``context`` is the number K of snapshots it needs; ``horizons`` the horizons it was made
+    for (the optimizer's default horizon is the longest; ``(1,)`` for predictors that take any
+    horizon equally well, such as ``linear``). ``predict`` receives
 
     * ``window``: [K, P] float32 tensor, oldest snapshot first (any device);
     * ``steps``: [K] tensor of the snapshots' positions in time (env steps or snapshot indices;
@@ -37,8 +41,41 @@ class Predictor(Protocol):
         """K, the number of snapshots a window must hold."""
         ...
 
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """Snapshot intervals ahead it was made for, increasing."""
+        ...
+
     def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
                 specs: Sequence[ParamSpec], horizon: int) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class CheckpointPredictor(Predictor, Protocol):
+    """A predictor that lives in a checkpoint folder (trained ones).
+
+    :meth:`save` writes ``folder/config.json`` (a JSON object with at least ``"predictor"``:
+    the registered name, so :func:`~tipl_opt.predictors.load_predictor` finds the class) and
+    whatever else it needs (``model.safetensors``; never pickle). The registered factory's
+    ``load(folder, device=...)`` reads it back.
+    """
+
+    def save(self, folder: str | os.PathLike[str], **info: Any) -> Path:
+        """Write the checkpoint; ``info`` (JSON-serialisable) is stored with it."""
+        ...
+
+
+@runtime_checkable
+class BatchedTokenPredictor(Predictor, Protocol):
+    """A token-space predictor that can run many tokenised windows at once (pretraining's
+    validation uses it when present)."""
+
+    def predict_token_deltas(self, tokens: torch.Tensor, times: torch.Tensor,
+                             descriptors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Batched tokens ``[B, G, K, r]``, times ``[B, K]``, group descriptors ``[B, G, D]``
+        and group mask ``[B, G]`` -> predicted coordinate moves ``[B, G, H, r]`` (one per
+        horizon of :attr:`horizons`), on the tokens' device."""
+        ...
 
 
 def check_window(window: torch.Tensor, context: int, horizon: int,

@@ -18,6 +18,8 @@ class LinearPredictor:
     """
 
     name = "linear"
+    horizons: tuple[int, ...] = (1,)
+    """Any horizon extrapolates equally well; the optimizer jumps 1 interval unless told."""
 
     def __init__(self, context: int = 8) -> None:
         if context < 2:

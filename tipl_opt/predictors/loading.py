@@ -1,7 +1,10 @@
-"""``load_predictor``: one entry point for a registered name, ``"default"`` or a checkpoint."""
+"""``load_predictor``: one entry point for a registered name, ``"default"`` or a checkpoint
+folder (of any registered predictor that can be saved: see
+:class:`~tipl_opt.predictors.base.CheckpointPredictor`)."""
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -22,6 +25,34 @@ def default_predictor_path() -> Path | None:
     return folder if (folder / CONFIG_FILE).is_file() else None
 
 
+def load_checkpoint(folder: str | os.PathLike[str], *,
+                    device: str | torch.device = "cpu") -> Predictor:
+    """Load a checkpoint folder with the ``load`` of the predictor its ``config.json`` names
+    (``"predictor"``; checkpoints written before that key existed are ``tipl``)."""
+    path = Path(folder)
+    if path.is_file():
+        path = path.parent
+    name = "tipl"
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        config = None  # the predictor's own loader says what is wrong with the folder
+    if isinstance(config, dict) and isinstance(config.get("predictor"), str):
+        name = config["predictor"]
+    if name == TIPLPredictor.name:
+        return TIPLPredictor.load(path, device=device)
+    from tipl_opt.plugins import predictors
+
+    factory = predictors().get(name)
+    load = getattr(factory, "load", None)
+    if load is None:
+        raise TiplError(f"{path / CONFIG_FILE} names predictor {name!r}, which is "
+                        + ("not installed" if factory is None else "not loadable from a folder")
+                        + "; install the plugin that provides it")
+    predictor: Predictor = load(path, device=device)
+    return predictor
+
+
 def load_predictor(spec: str | os.PathLike[str] | Predictor, *,
                    device: str | torch.device = "cpu", **options: Any) -> Predictor:
     """Return a predictor from ``spec``:
@@ -31,15 +62,17 @@ def load_predictor(spec: str | os.PathLike[str] | Predictor, *,
     * a registered name (``"linear"``, ``"tipl"``, or a plugin's): built with ``options``;
     * a path to a checkpoint folder written by ``tipl pretrain``.
     """
-    if isinstance(spec, Predictor) and not isinstance(spec, (str, os.PathLike)):
-        return spec
+    if not isinstance(spec, str | os.PathLike):
+        if not callable(getattr(spec, "predict", None)):
+            raise TiplError(f"{type(spec).__name__} is not a predictor (it has no predict())")
+        return spec  # a predictor object; one without ``horizons`` is taken as ``(1,)``
     text = os.fspath(spec)
     if text == "default":
         path = default_predictor_path()
         if path is None:
             raise TiplError("this tipl-opt install ships no default predictor; pass 'linear' or a "
                             "checkpoint folder written by `tipl pretrain`")
-        return TIPLPredictor.load(path, device=device)
+        return load_checkpoint(path, device=device)
     from tipl_opt.plugins import predictors
 
     registered = predictors()
@@ -47,7 +80,7 @@ def load_predictor(spec: str | os.PathLike[str] | Predictor, *,
         predictor: Predictor = registered[text](**options)
         return predictor
     if Path(text).exists():
-        return TIPLPredictor.load(text, device=device)
+        return load_checkpoint(text, device=device)
     raise PluginNotFoundError(
         f"Unknown predictor '{text}': not a registered name ({', '.join(sorted(registered))}), "
         "not 'default', and no checkpoint folder at that path.")

@@ -82,6 +82,16 @@ class TIPLPredictor:
         return self.config.horizons
 
     # -- inference ---------------------------------------------------------------------------
+    def predict_token_deltas(self, tokens: torch.Tensor, times: torch.Tensor,
+                             descriptors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Batched network run (:class:`~tipl_opt.predictors.base.BatchedTokenPredictor`)."""
+        self.net.eval()
+        device = next(self.net.parameters()).device
+        with torch.no_grad():
+            out: torch.Tensor = self.net(tokens.to(device), times.to(device),
+                                         descriptors.to(device), mask.to(device))
+        return out.to(tokens.device)
+
     def tokenize(self, window: torch.Tensor, specs: Sequence[ParamSpec]) -> WindowTokens:
         return tokenize(window[-self.context:], specs, self.config.r,
                         per_layer=self.config.per_layer)
@@ -126,6 +136,7 @@ class TIPLPredictor:
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_FILE))
         config = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
+                  "predictor": self.name,
                   "tipl_opt_version": __version__, "torch_version": torch.__version__,
                   "model": self.config.model_dump(mode="json"), **self.info}
         tmp = folder / f".{CONFIG_FILE}.tmp"

@@ -13,8 +13,7 @@ from typing import Any
 
 import torch
 
-from tipl_opt.predictors.base import Predictor
-from tipl_opt.predictors.tipl import TIPLPredictor
+from tipl_opt.predictors.base import BatchedTokenPredictor, Predictor
 from tipl_opt.pretrain.windows import Sample, collate
 
 
@@ -26,17 +25,14 @@ def _spread(window: torch.Tensor) -> float:
 def predictions(predictor: Predictor, samples: Sequence[Sample], horizons: Sequence[int]
                 ) -> list[torch.Tensor]:
     """Per sample, the predicted weights at each horizon: [H, P]."""
-    if isinstance(predictor, TIPLPredictor) and tuple(horizons) == predictor.horizons:
-        predictor.net.eval()
+    if (isinstance(predictor, BatchedTokenPredictor)
+            and tuple(horizons) == tuple(predictor.horizons)):
         out = []
         for i in range(0, len(samples), 256):
             chunk = samples[i : i + 256]
             batch = collate(chunk)
-            device = next(predictor.net.parameters()).device
-            with torch.no_grad():
-                deltas = predictor.net(batch.tokens.to(device), batch.times.to(device),
-                                       batch.descriptors.to(device),
-                                       batch.group_mask.to(device)).cpu()
+            deltas = predictor.predict_token_deltas(batch.tokens, batch.times,
+                                                    batch.descriptors, batch.group_mask)
             for s, d in zip(chunk, deltas, strict=True):
                 g = s.tokens.tokens.shape[0]
                 out.append(torch.stack([s.tokens.decode(d[:g, j]) for j in range(len(horizons))]))

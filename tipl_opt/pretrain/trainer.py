@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tipl_opt.errors import ConfigError
 from tipl_opt.paths.reader import LearningPath, PathDataset
+from tipl_opt.predictors.base import CheckpointPredictor
 from tipl_opt.predictors.linear import LinearPredictor
+from tipl_opt.predictors.loading import load_checkpoint
 from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
 from tipl_opt.pretrain.metrics import horizon_errors, relative_report
 from tipl_opt.pretrain.state import load_state, save_state
@@ -64,7 +66,7 @@ class Progress:
 
 @dataclass
 class PretrainResult:
-    predictor: TIPLPredictor
+    predictor: CheckpointPredictor
     out: Path
     report: dict[str, Any]
     best_val_loss: float
@@ -192,7 +194,8 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
                              "config": _resume_key(config)})
         if on_progress:
             on_progress(Progress(step, config.steps, train_loss, val_loss, best))
-    best_predictor = TIPLPredictor.load(config.out, device="cpu")
+    best_predictor = load_checkpoint(config.out, device="cpu")
+    assert isinstance(best_predictor, CheckpointPredictor)
     errors = horizon_errors({"tipl": best_predictor, "linear": LinearPredictor(mcfg.context)},
                             val_samples, mcfg.horizons)
     report = relative_report(errors, mcfg.horizons)

@@ -121,13 +121,14 @@ def test_specs_name_the_parameters_the_optimizer_owns() -> None:
 
 # -- configuration at the edge ------------------------------------------------------------------
 def test_jump_config_defaults_and_overrides() -> None:
-    assert jump_config("ppo", None).model_dump(include={"mode", "snapshot_every"}) == {
+    assert jump_config("ppo", None).schedule.model_dump(include={"mode", "snapshot_every"}) == {
         "mode": "manual", "snapshot_every": 1}
-    assert jump_config("sac", None).mode == "auto"
-    assert jump_config("sac", None).snapshot_every == JumpConfig().snapshot_every
-    assert jump_config("ppo", {"snapshot_every": 3}).snapshot_every == 3
+    assert jump_config("sac", None).schedule.mode == "auto"
+    assert (jump_config("sac", None).schedule.snapshot_every
+            == JumpConfig().schedule.snapshot_every)
+    assert jump_config("ppo", {"snapshot_every": 3}).schedule.snapshot_every == 3
     only_horizon = jump_config("a2c", JumpConfig(horizon=2))  # unset fields keep the defaults
-    assert (only_horizon.mode, only_horizon.horizon) == ("manual", 2)
+    assert (only_horizon.schedule.mode, only_horizon.schedule.horizon) == ("manual", 2)
     with pytest.raises(ConfigError, match="rollout boundaries"):
         jump_config("ppo", {"mode": "auto"})
     with pytest.raises(ConfigError, match="snapshot_every"):

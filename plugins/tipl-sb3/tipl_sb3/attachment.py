@@ -67,14 +67,14 @@ def jump_config(algo: str, config: JumpConfig | Mapping[str, Any] | None) -> Jum
     fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": 1} if on_policy
                               else {"mode": "auto"})
     if isinstance(config, JumpConfig):
-        fields.update(config.model_dump(include=config.model_fields_set))
+        fields.update(config.explicit())
     elif config is not None:
         fields.update(config)
     try:
         merged = JumpConfig.model_validate(fields)
     except ValidationError as exc:
         raise ConfigError(f"Invalid TIPL jump config {fields}: {exc}") from exc
-    if on_policy and merged.mode != "manual":
+    if on_policy and merged.schedule.mode != "manual":
         raise ConfigError(f"SB3 {algo.upper()} can only jump at rollout boundaries: use "
                           "mode='manual' (the default) or leave mode out.")
     return merged

@@ -46,7 +46,7 @@ class TIPLCallback(BaseCallback):
         self.optimizers = optimizers
         self.on_policy = on_policy
         self.rollout_observations = rollout_observations
-        self._manual = [opt for opt in optimizers.values() if opt.config.mode == "manual"]
+        self._manual = [opt for opt in optimizers.values() if opt.config.schedule.mode == "manual"]
 
     # -- what it did ------------------------------------------------------------------------
     def counters(self) -> dict[str, dict[str, int]]:
@@ -57,7 +57,7 @@ class TIPLCallback(BaseCallback):
         """Predictor, jump config and counters by part (JSON-serialisable)."""
         first = next(iter(self.optimizers.values()))
         return {"predictor": str(getattr(first.predictor, "name", type(first.predictor).__name__)),
-                "config": {part: opt.config.model_dump(mode="json")
+                "config": {part: opt.config.flat()
                            for part, opt in self.optimizers.items()},
                 "counters": self.counters()}
 

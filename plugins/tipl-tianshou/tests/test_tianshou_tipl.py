@@ -132,7 +132,7 @@ def test_factory_wraps_any_optimizer_factory(base: Any) -> None:
     assert scheduler is None
     assert isinstance(optimizer, TIPLOptimizer)
     assert type(optimizer.base) is type(base.create_instances(net)[0])
-    assert optimizer.config.snapshot_every == 2
+    assert optimizer.config.schedule.snapshot_every == 2
     assert [s.name for s in optimizer.specs] == ["0.weight", "0.bias", "2.weight", "2.bias"]
 
 

@@ -86,7 +86,7 @@ def jump_config(algo: str, overrides: dict[str, Any]) -> JumpConfig:
         config = JumpConfig.model_validate(fields)
     except ValidationError as exc:
         raise ConfigError(f"Invalid TIPL jump config {fields}: {exc}") from exc
-    if algo == "ppo" and config.mode != "manual":
+    if algo == "ppo" and config.schedule.mode != "manual":
         raise ConfigError("Tianshou PPO can only jump at rollout boundaries: use mode='manual' "
                           "(the default) or leave mode out.")
     return config
@@ -171,7 +171,7 @@ class TIPLAttachment:
         """Call between an update and the next collect: manual-mode optimizers snapshot if due
         and jump when their window is full."""
         for opt in self.optimizers.values():
-            if opt.config.mode == "manual":
+            if opt.config.schedule.mode == "manual":
                 opt.maybe_jump()
 
     def summary(self) -> dict[str, Any]:
@@ -179,7 +179,7 @@ class TIPLAttachment:
         return {
             "predictor": str(getattr(self.predictor, "name", self.predictor)),
             "parts": list(self.parts),
-            "jump": self.config.model_dump(mode="json"),
+            "jump": self.config.flat(),
             "guard": ({part: {"kind": g.name, "limit": g.limit} for part, g in self.guards.items()}
                       if self.guards else None),
             "counters": {part: dict(opt.counters) for part, opt in self.optimizers.items()},
