@@ -56,9 +56,11 @@ def test_cadence_schedule_traced_by_hand() -> None:
             last = step
     assert due == [0, 3, 6, 9]
     assert not schedule.snapshot_due(4, 3) and schedule.snapshot_due(6, 3)
-    assert not schedule.jump_due(4, window_full=True)  # warm-up
-    assert not schedule.jump_due(6, window_full=False)
-    assert schedule.jump_due(6, window_full=True)
+    assert not schedule.jump_due(4, fresh=8, context=8)  # warm-up
+    assert not schedule.jump_due(6, fresh=7, context=8)
+    assert schedule.jump_due(6, fresh=8, context=8)
+    every2 = CadenceSchedule(ScheduleConfig(jump_every=2))
+    assert not every2.jump_due(6, fresh=1, context=8) and every2.jump_due(6, fresh=2, context=8)
     assert schedule.horizon(0, longest=8) == 8
 
 
@@ -259,3 +261,63 @@ def test_a_rejected_jump_restores_float64_weights_bit_for_bit() -> None:
     steps(opt, param, 2)
     assert opt.counters["jumps_rejected"] == 1
     assert torch.equal(param.detach(), exact)  # float32 would round 1/3 and 1 + 1e-9
+
+
+class Bowl(Farther):
+    """Distance guard whose score is highest at ``x = best``."""
+
+    def __init__(self, line: Line, limit: float, best: float) -> None:
+        super().__init__(line, limit)
+        self.best = best
+
+    def score(self) -> float:
+        return -abs(self.line.x - self.best)
+
+
+def test_search_keeps_the_best_scoring_length_within_the_limit() -> None:
+    from tipl_opt.acceptance import StepSearch
+
+    rule = StepSearch(AcceptanceConfig(fractions=(0.5, 1.0, 2.0, 4.0)))
+    line = Line(1.0)
+    assert rule.decide(line, Bowl(line, limit=10.0, best=2.2)) == Decision(2.0, 2.0)
+    line = Line(1.0)
+    assert rule.decide(line, Bowl(line, limit=1.5, best=3.0)).fraction == 1.0  # 2 and 4 too far
+    line = Line(1.0)
+    assert rule.decide(line, Farther(line, limit=3.0)).fraction == 2.0  # unscored: longest
+    line = Line(8.0)
+    assert rule.decide(line, Farther(line, limit=1.0)).fraction == 0.125  # halves below 0.5
+    assert line.tried == [0.5, 1.0, 2.0, 4.0, 0.25, 0.125]
+    line = Line(8.0)
+    decision = StepSearch(AcceptanceConfig(max_backtracks=0)).decide(line, Farther(line, 0.1))
+    assert decision.fraction == 0.0 and "limit 0.1" in decision.reason
+
+
+def test_search_with_a_loss_guard_takes_the_lowest_loss() -> None:
+    from tipl_opt.guard import LossGuard
+
+    param = nn.Parameter(torch.zeros(1))
+    guard = LossGuard(lambda: (param - 3.0) ** 2, limit=0.0)  # optimum at 3; shift predicts +1
+    opt = TIPLOptimizer([param], Shift(), base=torch.optim.SGD([param], lr=0.0), guard=guard,
+                        config={"snapshot_every": 1, "rule": "search",
+                                "fractions": (0.5, 1, 2, 4)})
+    steps(opt, param, 2)
+    assert opt.last_report is not None and opt.last_report.fraction == 4.0
+    assert param.item() == 4.0  # 2 and 4 are both 1 from the optimum: the longer wins
+
+
+def test_keep_window_moves_the_window_and_jumps_every_n_snapshots() -> None:
+    param = nn.Parameter(torch.zeros(1))
+    opt = TIPLOptimizer([param], Shift(), base=torch.optim.SGD([param], lr=1.0),
+                        config={"snapshot_every": 1, "keep_window": True, "jump_every": 1,
+                                "context": 3})
+    jumps = []
+    opt.register_jump_hook(lambda o, r: jumps.append(r.step))
+    for _ in range(5):  # each gradient step: -1
+        opt.zero_grad()
+        param.sum().backward()
+        opt.step()
+    assert jumps == [3, 4, 5]  # the first needs a full window, then one new snapshot each
+    window, _ = opt.history.window()
+    assert window[-1].item() == param.item()  # the window was moved along with the jumps
+    with pytest.raises(ValueError, match="keep_window"):
+        JumpConfig(jump_every=2, context=8)

@@ -73,6 +73,18 @@ class AcceptanceRule(Protocol):
     def decide(self, candidate: Candidate, guard: JumpGuard | None) -> Decision: ...
 
 
+@runtime_checkable
+class ScoredGuard(JumpGuard, Protocol):
+    """A guard that also says how *good* the weights are, not only how far they moved: the
+    ``search`` rule keeps the best-scoring length among those the guard accepts."""
+
+    def score(self) -> float:
+        """Quality of the weights last measured (higher is better: minus a loss, a PPO
+        surrogate...). Called right after :meth:`measure`, on the same weights; it may reuse
+        what :meth:`measure` computed."""
+        ...
+
+
 class Backtracking:
     """Try the whole move, then 1/2, 1/4 ... (``max_backtracks`` halvings) and keep the first
     length the guard accepts (``guard.measure() <= guard.limit``); without a guard, keep the
@@ -98,6 +110,50 @@ class Backtracking:
 
     def __repr__(self) -> str:
         return f"Backtracking(max_backtracks={self.max_backtracks})"
+
+
+class StepSearch:
+    """Try each of ``fractions`` (longer as well as shorter than the predicted move) and keep,
+    among the lengths the guard accepts, the one a :class:`ScoredGuard` scores best (without a
+    score: the longest accepted). If none is accepted, halve below the shortest, up to
+    ``max_backtracks`` times, like :class:`Backtracking`. Without a guard, the whole move."""
+
+    name = "search"
+
+    def __init__(self, config: AcceptanceConfig | None = None) -> None:
+        config = config or AcceptanceConfig()
+        self.fractions = tuple(sorted(set(config.fractions)))
+        self.max_backtracks = config.max_backtracks
+        if not self.fractions or min(self.fractions) <= 0:
+            raise ConfigError(f"the search rule needs positive fractions, got {config.fractions}")
+
+    def decide(self, candidate: Candidate, guard: JumpGuard | None) -> Decision:
+        if guard is None:
+            return Decision(1.0)
+        scored = isinstance(guard, ScoredGuard)
+        best: tuple[float, float, float] | None = None  # (score, fraction, guard value)
+        value = math.nan
+        for fraction in self.fractions:
+            candidate.write(fraction)
+            value = guard.measure()
+            if value <= guard.limit:
+                score = guard.score() if scored else fraction  # type: ignore[attr-defined]
+                if best is None or (score, fraction) > best[:2]:
+                    best = (score, fraction, value)
+        if best is not None:
+            return Decision(best[1], best[2])
+        fraction = self.fractions[0]
+        for _ in range(self.max_backtracks):
+            fraction /= 2
+            candidate.write(fraction)
+            value = guard.measure()
+            if value <= guard.limit:
+                return Decision(fraction, value)
+        return Decision(0.0, value, f"{guard.name} {value:.4g} > limit {guard.limit:g} at "
+                                    "every length")
+
+    def __repr__(self) -> str:
+        return f"StepSearch(fractions={list(self.fractions)})"
 
 
 RuleFactory = Callable[[AcceptanceConfig], AcceptanceRule]
@@ -126,3 +182,4 @@ def make_rule(config: AcceptanceConfig, rules: dict[str, Any] | None = None) -> 
 def tipl_register_acceptance_rules(register: Any) -> None:
     """The built-in rules (this module is registered as the ``tipl.acceptance`` plugin)."""
     register(Backtracking.name, Backtracking)
+    register(StepSearch.name, StepSearch)

@@ -224,13 +224,16 @@ class QChangeGuard(_BatchGuard):
 
 
 class LossGuard:
-    """Relative increase of a loss ``closure()`` (plain supervised use): ``(new - old) / |old|``."""
+    """Relative increase of a loss ``closure()`` (plain supervised use): ``(new - old) / |old|``.
+    Its :meth:`score` is minus the loss last measured, so the ``search`` acceptance rule keeps
+    the length with the lowest loss."""
 
     name = "loss"
 
     def __init__(self, closure: Callable[[], torch.Tensor | float], limit: float = 0.05) -> None:
         self.closure, self.limit = closure, limit
         self._old = float("nan")
+        self._new = float("nan")
 
     def reference(self) -> None:
         with torch.no_grad():
@@ -239,9 +242,14 @@ class LossGuard:
     def measure(self) -> float:
         with torch.no_grad():
             new = float(self.closure())
-        if not torch.isfinite(torch.tensor(new)):
+        self._new = new
+        if not math.isfinite(new):
             return float("inf")
         return (new - self._old) / max(abs(self._old), 1e-12)
+
+    def score(self) -> float:
+        """Minus the loss of the weights last measured."""
+        return -self._new if math.isfinite(self._new) else -math.inf
 
 
 __all__ = [

@@ -45,6 +45,10 @@ class WeightHistory:
         order = [(self._head - n + i) % self.capacity for i in range(n)]
         return self.buffer[order], self.steps[order]
 
+    def translate(self, move: torch.Tensor) -> None:
+        """Add ``move`` [P] to every snapshot held (the path, moved as a whole)."""
+        self.buffer += move.reshape(1, -1).to(self.buffer)
+
     def reset(self) -> None:
         self.count = 0
         self._head = 0

@@ -28,6 +28,9 @@ class ScheduleConfig(BaseModel):
     """Optimizer steps between snapshots (manual mode: the first safe point at or after)."""
     warmup_steps: int = Field(default=0, ge=0)
     """No jump before this many optimizer steps."""
+    jump_every: int | None = Field(default=None, ge=1)
+    """New snapshots between jumps; default: a whole fresh window (the context). Fewer than the
+    context needs ``keep_window`` (otherwise the window is not full again any sooner)."""
     horizon: int | None = Field(default=None, ge=1)
     """Snapshot intervals to jump ahead; default: the predictor's longest horizon (1 for
     predictors without one)."""
@@ -57,6 +60,10 @@ class PredictionConfig(BaseModel):
     """Snapshots per window; default: the predictor's context."""
     history_device: Literal["cpu", "param"] = "cpu"
     """Where the K x P history lives: CPU memory, or the parameters' device."""
+    keep_window: bool = False
+    """After a jump, keep the window, moved by the jump (as if the path had led to the new
+    weights), instead of starting a fresh one; with ``jump_every`` the next jump then needs
+    only that many new snapshots."""
 
 
 class AcceptanceConfig(BaseModel):
@@ -72,6 +79,8 @@ class AcceptanceConfig(BaseModel):
     """Multiply the predicted move by this before trying it: above 1 goes further along the
     predicted direction (the rule still shortens it when the guard says the behaviour would
     change too much)."""
+    fractions: tuple[float, ...] = (0.5, 1.0, 2.0)
+    """Lengths (times the scaled move) that the ``search`` rule compares."""
     max_backtracks: int = Field(default=3, ge=0)
     """Shorten a rejected jump up to this many times (1, 1/2, 1/4, ...) before skipping it."""
     reset_moments: bool = False
@@ -105,6 +114,15 @@ class JumpConfig(BaseModel):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> JumpConfig:
+        every = self.schedule.jump_every
+        if every is not None and self.prediction.context is not None and (
+                every < self.prediction.context and not self.prediction.keep_window):
+            raise ValueError(f"jump_every={every} is shorter than the window "
+                             f"({self.prediction.context}): set keep_window=true")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -164,6 +164,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self.counters = JumpTally()
         self.steps = 0  # base optimizer steps taken through this optimizer
         self._last_snapshot: int | None = None
+        self._fresh = 0  # snapshots recorded since the last jump
         self.last_report: JumpReport | None = None
         self._jump_hooks: dict[int, events.JumpHook] = {}
 
@@ -209,6 +210,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         """Record the current weights into the history now."""
         self.history.push(self.flat_weights(), self.steps)
         self._last_snapshot = self.steps
+        self._fresh += 1
         self.counters["snapshots"] += 1
 
     def current_horizon(self) -> int:
@@ -220,14 +222,16 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if not self.schedule.snapshot_due(self.steps, self._last_snapshot):
             return None
         self.snapshot()
-        if not self.schedule.jump_due(self.steps, self.history.full):
+        if not (self.history.full
+                and self.schedule.jump_due(self.steps, self._fresh, self.history.capacity)):
             return None
         return self.jump(guard)
 
     def jump(self, guard: JumpGuard | None = None) -> JumpReport:
         """Predict from the full window and let the acceptance rule decide how much of the
         predicted move (times ``scale``) to keep, checked by ``guard`` (default: the
-        optimizer's own). The window restarts at the resulting weights whatever the outcome."""
+        optimizer's own). The window restarts at the resulting weights whatever the outcome
+        (or, with ``keep_window``, is moved along with them)."""
         guard = guard if guard is not None else self.guard
         if not self.history.full:
             raise TiplError(f"the window holds {len(self.history)} of {self.history.capacity} "
@@ -253,8 +257,13 @@ class TIPLOptimizer(torch.optim.Optimizer):
         accepted = decision.fraction > 0
         if accepted and self.config.acceptance.reset_moments:
             self.state.clear()
-        self.history.reset()
-        self.snapshot()
+        self._fresh = 0
+        if self.config.prediction.keep_window:
+            if accepted:  # the window continues from the new weights
+                self.history.translate(decision.fraction * delta)
+        else:
+            self.history.reset()
+            self.snapshot()
         report = JumpReport(step=self.steps, horizon=horizon, fraction=decision.fraction,
                             relative_size=size * (decision.fraction if accepted else 1.0),
                             guard=decision.guard, accepted=accepted,
@@ -273,7 +282,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         state["tipl"] = {"history": self.history.state_dict(), "steps": self.steps,
                          "last_snapshot": (-1 if self._last_snapshot is None
                                            else self._last_snapshot),
-                         "counters": dict(self.counters),
+                         "counters": dict(self.counters), "fresh": self._fresh,
                          "config": self.config.model_dump(mode="json"),
                          "predictor": getattr(self.predictor, "name", "?")}
         return state
@@ -292,6 +301,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 history.load_state_dict(extra["history"])
                 steps, last = int(extra["steps"]), int(extra["last_snapshot"])
                 counters = JumpTally(extra["counters"])
+                fresh = int(extra.get("fresh", len(history)))
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
             except (KeyError, TypeError, ValueError, TiplError) as exc:
                 raise ValueError(f"the TIPL state does not fit this optimizer: {exc}") from exc
@@ -302,6 +312,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if extra is None:
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
+        self._fresh = fresh
         self._last_snapshot = None if last < 0 else last
         if self._own_parts[0]:
             self.schedule = CadenceSchedule(config.schedule)

@@ -5,7 +5,7 @@ tested without an optimizer::
 
     schedule = CadenceSchedule(ScheduleConfig(snapshot_every=2, warmup_steps=4))
     schedule.snapshot_due(step=3, last_snapshot=1)   # True: 2 steps since the last one
-    schedule.jump_due(step=3, window_full=True)      # False: still in warm-up
+    schedule.jump_due(step=3, fresh=8, context=8)    # False: still in warm-up
     schedule.horizon(step=3, longest=8)              # 8: the predictor's longest horizon
 """
 
@@ -25,9 +25,10 @@ class Schedule(Protocol):
         previous one, ``None`` before the first)."""
         ...
 
-    def jump_due(self, step: int, window_full: bool) -> bool:
-        """Whether to jump at ``step``, right after a snapshot, given that the window holds
-        ``window_full`` the predictor's context."""
+    def jump_due(self, step: int, fresh: int, context: int) -> bool:
+        """Whether to jump at ``step``, right after a snapshot, given ``fresh`` snapshots
+        recorded since the last jump (or the start) and a window of ``context`` snapshots
+        (the optimizer jumps only when its window is also full)."""
         ...
 
     def horizon(self, step: int, longest: int) -> int:
@@ -38,9 +39,9 @@ class Schedule(Protocol):
 
 class CadenceSchedule:
     """The default :class:`Schedule`, configured by a :class:`~tipl_opt.jumps.ScheduleConfig`:
-    a snapshot every ``snapshot_every`` steps, a jump whenever the window is full after
-    ``warmup_steps``, the horizon fixed or shrinking linearly to ``min_horizon`` over
-    ``total_steps``."""
+    a snapshot every ``snapshot_every`` steps; after ``warmup_steps``, a jump whenever
+    ``jump_every`` snapshots (default: a whole window) were recorded since the last one; the
+    horizon fixed, or shrinking linearly to ``min_horizon`` over ``total_steps``."""
 
     def __init__(self, config: ScheduleConfig) -> None:
         self.config = config
@@ -48,8 +49,8 @@ class CadenceSchedule:
     def snapshot_due(self, step: int, last_snapshot: int | None) -> bool:
         return last_snapshot is None or step - last_snapshot >= self.config.snapshot_every
 
-    def jump_due(self, step: int, window_full: bool) -> bool:
-        return window_full and step >= self.config.warmup_steps
+    def jump_due(self, step: int, fresh: int, context: int) -> bool:
+        return fresh >= (self.config.jump_every or context) and step >= self.config.warmup_steps
 
     def horizon(self, step: int, longest: int) -> int:
         cfg = self.config
