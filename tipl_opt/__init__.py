@@ -7,7 +7,14 @@ an optimizer jump ahead along the path.
 __version__ = "0.1.0"
 
 from tipl_opt import events as _events
-from tipl_opt.acceptance import AcceptanceRule, Backtracking, Candidate, Decision
+from tipl_opt.acceptance import (
+    AcceptanceRule,
+    Backtracking,
+    Candidate,
+    Decision,
+    ScoredGuard,
+    StepSearch,
+)
 from tipl_opt.errors import (
     ConfigError,
     IncompatibleEnvError,
@@ -83,6 +90,8 @@ __all__ = [
     "QChangeGuard",
     "Schedule",
     "ScheduleConfig",
+    "ScoredGuard",
+    "StepSearch",
     "Snapshot",
     "TIPLConfig",
     "TIPLOptimizer",
