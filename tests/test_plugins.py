@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -104,3 +105,114 @@ def test_event_hooks_reach_every_observer() -> None:
     finally:
         pm.unregister(observer)
     assert seen == ["r1"]
+
+
+class Raising:
+    """An observer plugin whose every hook raises."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def tipl_on_snapshot(self, run: str, snapshot: Any) -> None:
+        self.calls += 1
+        raise RuntimeError("snapshot observer broke")
+
+    @hookimpl
+    def tipl_on_run_end(self, run: str, path: str, info: dict[str, Any]) -> None:
+        self.calls += 1
+        raise RuntimeError("run-end observer broke")
+
+    @hookimpl
+    def tipl_on_jump(self, report: Any) -> None:
+        self.calls += 1
+        raise RuntimeError("jump observer broke")
+
+
+def test_a_raising_observer_is_logged_once_and_the_others_still_hear(
+        caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+
+    class Listener:
+        @hookimpl
+        def tipl_on_run_end(self, run: str, path: str, info: dict[str, Any]) -> None:
+            seen.append(run)
+
+        @hookimpl
+        def tipl_on_snapshot(self, run: str, snapshot: Any) -> None:
+            seen.append(f"snap-{run}")
+
+    snapshot = SimpleNamespace(env_steps=0, grad_steps=0, return_mean=0.0, return_std=0.0)
+    pm = get_plugin_manager()
+    raising, listener = Raising(), Listener()
+    pm.register(listener, name="listener")
+    pm.register(raising, name="raising")  # registered last: pluggy calls it first
+    try:
+        with caplog.at_level("WARNING", logger="tipl_opt.plugins"):
+            for i in range(3):
+                pm.hook.tipl_on_run_end(run=f"r{i}", path="p", info={})
+                pm.hook.tipl_on_snapshot(run=f"r{i}", snapshot=snapshot)
+    finally:
+        pm.unregister(raising)
+        pm.unregister(listener)
+    assert raising.calls == 6
+    assert seen == ["r0", "snap-r0", "r1", "snap-r1", "r2", "snap-r2"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1  # once per plugin, not once per call
+    assert "'raising'" in warnings[0].getMessage()
+    assert "run-end observer broke" in warnings[0].getMessage()
+
+
+def test_a_raising_jump_observer_never_stops_the_optimizer_step(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import torch
+    from torch import nn
+
+    from tipl_opt.optimizer import TIPLOptimizer
+    from tipl_opt.predictors import LinearPredictor
+
+    pm = get_plugin_manager()
+    raising = Raising()
+    pm.register(raising, name="raising")
+    try:
+        param = nn.Parameter(torch.zeros(2))
+        opt = TIPLOptimizer([param], LinearPredictor(2), base=torch.optim.SGD([param], lr=0.1),
+                            config={"snapshot_every": 1})
+        with caplog.at_level("WARNING"):
+            for _ in range(5):
+                opt.zero_grad()
+                (param - 1).pow(2).sum().backward()
+                opt.step()  # must not raise
+    finally:
+        pm.unregister(raising)
+    assert raising.calls == opt.counters["jumps_tried"] >= 3
+    assert opt.steps == 5
+    assert sum("jump observer broke" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_tipl_plugins_naming_a_missing_plugin_warns(monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from typer.testing import CliRunner
+
+    from tipl_opt.cli import app
+    from tipl_opt.plugins import missing_plugins
+
+    monkeypatch.setenv("TIPL_PLUGINS", "sb3,sb4")
+    with caplog.at_level("WARNING", logger="tipl_opt.plugins"):
+        assert [i.name for i in list_plugins()] == ["sb3"]
+    assert missing_plugins() == ["sb4"]
+    message = next(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "'sb4'" in message and "not installed" in message and "tipl.log" in message
+    result = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(app, ["plugins"])
+    assert result.exit_code == 0
+    assert "TIPL_PLUGINS names 'sb4', which is not installed" in result.output
+
+
+def test_tipl_plugins_naming_only_installed_plugins_is_silent(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from tipl_opt.plugins import missing_plugins
+
+    monkeypatch.setenv("TIPL_PLUGINS", "sb3, tipl.log")
+    with caplog.at_level("WARNING", logger="tipl_opt.plugins"):
+        assert missing_plugins() == []
+    assert not caplog.records

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from tipl_opt.cli.console import console
-from tipl_opt.plugins import list_plugins
+from tipl_opt.cli.console import console, fail
+from tipl_opt.plugins import list_plugins, missing_plugins
 
 
 def plugins_command() -> None:
@@ -20,3 +20,6 @@ def plugins_command() -> None:
         table.add_row(info.name, info.distribution, info.version, ", ".join(info.adapters),
                       ", ".join(info.predictors), ", ".join(info.hooks))
     console.print(table)
+    for name in missing_plugins():
+        fail(f"TIPL_PLUGINS names {name!r}, which is not installed: check the spelling (unset "
+             "TIPL_PLUGINS to list every installed plugin) or install it")
