@@ -3,8 +3,8 @@
 Every :class:`~tipl_opt.optimizer.TIPLOptimizer` calls, after each attempted jump, its own hooks
 (``optimizer.register_jump_hook(fn)``) and then the process-wide ones registered here
 (:func:`register_global_jump_hook`), each as ``fn(optimizer, report)``. The optimizer itself
-knows nothing of plugins: the package wires :func:`forward_to_plugins` in as a global hook when
-``tipl_opt`` is imported, so the plugins' ``tipl_on_jump`` hook hears every jump.
+knows nothing of plugins: this module wires :func:`forward_to_plugins` in as the first global
+hook, so the plugins' ``tipl_on_jump`` hook hears every jump.
 
 A hook that raises is logged (once per hook) and never stops training. This module imports
 neither torch nor pluggy.
@@ -77,3 +77,7 @@ def forward_to_plugins(optimizer: Any, report: Any) -> None:
     from tipl_opt.plugins import get_plugin_manager
 
     get_plugin_manager().hook.tipl_on_jump(report=report)
+
+
+_PLUGIN_BRIDGE = register_global_jump_hook(forward_to_plugins)
+"""The handle of the plugin bridge (``_PLUGIN_BRIDGE.remove()`` silences the plugins)."""
