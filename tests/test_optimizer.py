@@ -464,3 +464,40 @@ def test_linear_by_name_fits_the_configured_window() -> None:
     assert opt.predictor.context == 4 and opt.history.capacity == 4
     opt = TIPLOptimizer([param], "linear", lr=1e-3, config={"context": 12})
     assert opt.predictor.context == 12
+
+
+def test_a_non_finite_window_skips_the_jump_without_calling_the_predictor() -> None:
+    class MustNotPredict(ShiftPredictor):
+        def predict(self, window, steps, specs, horizon):  # type: ignore[no-untyped-def]
+            raise AssertionError("predict() called on a non-finite window")
+
+    param = nn.Parameter(torch.zeros(3))
+    opt = TIPLOptimizer([param], MustNotPredict(2), base=sgd_zero_lr(param),
+                        config={"snapshot_every": 1})
+    with torch.no_grad():
+        param[1] = float("nan")  # training diverged
+    run_steps(opt, param, 2)
+    assert opt.counters["jumps_rejected"] == 1
+    assert opt.last_report is not None and opt.last_report.reason == "non-finite window"
+    assert torch.isnan(param[1]) and param[0] == 0  # nothing was written
+
+
+def test_a_base_state_that_does_not_fit_changes_nothing() -> None:
+    param = nn.Parameter(torch.zeros(3))
+    opt = TIPLOptimizer([param], ShiftPredictor(2), base=torch.optim.Adam([param], lr=0.1),
+                        config={"snapshot_every": 1})
+    run_steps(opt, param, 3)
+    before = copy.deepcopy(opt.state_dict())
+    a, b = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(2))
+    other = TIPLOptimizer([a, b], ShiftPredictor(2), base=torch.optim.Adam([a, b], lr=0.5),
+                          config={"snapshot_every": 1})
+    wrong = other.state_dict()
+    wrong["tipl"] = copy.deepcopy(before["tipl"])  # the TIPL part fits, the base does not
+    wrong["tipl"]["steps"] = 99
+    with pytest.raises(ValueError):
+        opt.load_state_dict(wrong)
+    after = opt.state_dict()
+    assert after["tipl"]["steps"] == 3 and opt.steps == 3
+    assert after["param_groups"] == before["param_groups"]
+    assert opt.base.param_groups[0]["lr"] == 0.1
+    assert torch.equal(after["state"][0]["exp_avg"], before["state"][0]["exp_avg"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from tipl_opt import atomic
 from tipl_opt.errors import TiplError
 from tipl_opt.paths.reader import LearningPath
 from tipl_opt.paths.spec import ParamSpec, unflatten
@@ -53,6 +55,10 @@ def infer(predictor: Predictor, path: LearningPath, from_step: int | None = None
     env_steps = path.env_steps
     if from_step is None:
         index = path.num_snapshots - 1
+    elif from_step > int(env_steps[-1]):
+        raise TiplError(f"{path.name} ends at env step {int(env_steps[-1]):,}; --from-step "
+                        f"{from_step:,} is beyond its end: pass at most {int(env_steps[-1])}, "
+                        "or leave --from-step out to predict from the end")
     else:
         eligible = np.nonzero(env_steps <= from_step)[0]
         if len(eligible) == 0:
@@ -68,6 +74,12 @@ def infer(predictor: Predictor, path: LearningPath, from_step: int | None = None
     if horizon is None:
         horizon = int(max(getattr(predictor, "horizons", (1,))))
     window = path.window(index - k + 1, k)
+    finite = torch.isfinite(window).all(dim=1)
+    if not bool(finite.all()):
+        bad = index - k + 1 + int(torch.nonzero(~finite)[0])
+        raise TiplError(f"{path.path}: snapshot {bad} (env step {int(env_steps[bad]):,}) holds "
+                        "non-finite weights (NaN or inf), so nothing can be predicted from it; "
+                        "choose a --from-step before it, or re-collect this run")
     steps = torch.from_numpy(env_steps[index - k + 1 : index + 1].astype(np.float64))
     prediction = window[-1]
     for _ in range(rollout):
@@ -80,11 +92,40 @@ def infer(predictor: Predictor, path: LearningPath, from_step: int | None = None
     return Inference(prediction, path.specs, path, index, horizon, rollout)
 
 
-def save_weights(out: str | os.PathLike[str], inference: Inference,
-                 extra: dict[str, Any] | None = None) -> Path:
-    """Write the predicted weights as named tensors + the run's parameter spec (safetensors)."""
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def check_out(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), *,
+              force: bool = False) -> Path:
+    """Raise :class:`TiplError` unless ``out`` can take the predicted weights: it must not be
+    a folder or one of ``inputs`` (a file, or a folder whose files are inputs), and an existing
+    file is replaced only with ``force``."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise TiplError(f"--out {out} is a folder; give a file name such as "
+                        f"{out / 'weights.safetensors'}")
+    for item in inputs:
+        source = Path(item)
+        candidates = list(source.iterdir()) if source.is_dir() else [source]
+        if any(_same_file(out, c) for c in candidates):
+            raise TiplError(f"--out {out} is an input of this command ({source}); writing there "
+                            "would destroy it: choose another file name")
+    if out.exists() and not force:
+        raise TiplError(f"{out} already exists; pass --force to replace it, or choose another "
+                        "--out")
+    return out
+
+
+def save_weights(out: str | os.PathLike[str], inference: Inference,
+                 extra: dict[str, Any] | None = None, *, force: bool = True) -> Path:
+    """Write the predicted weights as named tensors + the run's parameter spec (safetensors),
+    atomically (:func:`tipl_opt.atomic.atomic_write`). Never over the source learning path;
+    over another existing file only with ``force``."""
+    out = check_out(out, [inference.source.path], force=force)
     tensors = {name: t.contiguous() for name, t in unflatten(inference.weights,
                                                               inference.specs).items()}
     src = inference.source
@@ -93,11 +134,12 @@ def save_weights(out: str | os.PathLike[str], inference: Inference,
             "from_env_steps": inference.from_env_steps, "horizon": inference.horizon,
             "rollout": inference.rollout, "network": src.meta.get("network", {}),
             "hyperparameters": src.meta.get("hyperparameters", {}), **(extra or {})}
-    tmp = out.with_name(f".{out.name}.tmp")
-    save_file(tensors, str(tmp), metadata={"format": WEIGHTS_FORMAT,
-                                           "tipl_weights": json.dumps(meta)})
-    os.replace(tmp, out)
-    return out
+    metadata = {"format": WEIGHTS_FORMAT, "tipl_weights": json.dumps(meta)}
+    try:
+        return atomic.atomic_write(out, lambda tmp: save_file(tensors, str(tmp),
+                                                              metadata=metadata))
+    except OSError as exc:
+        raise TiplError(f"cannot write {out}: {exc.strerror or exc}; nothing was written") from exc
 
 
 def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

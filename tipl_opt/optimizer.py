@@ -238,14 +238,19 @@ class TIPLOptimizer(torch.optim.Optimizer):
                             "snapshots; a jump needs a full window")
         window, steps = self.history.window()
         horizon = self.current_horizon()
-        start = time.perf_counter()
-        prediction = self.predictor.predict(window, steps, self.specs, horizon)
-        ms = (time.perf_counter() - start) * 1000
         current = self.flat_weights()
+        start = time.perf_counter()
+        if not bool(torch.isfinite(window).all()):  # diverged: nothing to predict from
+            prediction = current
+        else:
+            prediction = self.predictor.predict(window, steps, self.specs, horizon)
+        ms = (time.perf_counter() - start) * 1000
         norm = float(current.norm()) or 1.0
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
         size = float(delta.norm()) / norm
-        if not torch.all(torch.isfinite(prediction)):
+        if prediction is current:
+            decision = Decision(0.0, reason="non-finite window")
+        elif not torch.all(torch.isfinite(prediction)):
             decision = Decision(0.0, reason="non-finite prediction")
         else:
             move = _Move(self.owned_params, delta, size)

@@ -12,7 +12,7 @@ from rich.table import Table
 from tipl_opt.adapters.base import TrainSpec
 from tipl_opt.cli.console import console, fail
 from tipl_opt.errors import TiplError
-from tipl_opt.infer import infer, save_weights
+from tipl_opt.infer import check_out, infer, save_weights
 from tipl_opt.paths import LearningPath
 from tipl_opt.paths.spec import unflatten
 from tipl_opt.plugins import get_adapter
@@ -45,6 +45,7 @@ def infer_command(
     rollout: Annotated[int, typer.Option(help="Apply the predictor N times in a row.")] = 1,
     evaluate: Annotated[bool, typer.Option("--eval", help="Run the predicted policy.")] = False,
     episodes: Annotated[int, typer.Option(help="Evaluation episodes with --eval.")] = 5,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
 ) -> None:
     """Predict well-performing weights from a run's history (zero-shot) and save them.
 
@@ -52,10 +53,11 @@ def infer_command(
     --out w.safetensors --eval
     """
     try:
+        check_out(out, [path, predictor] if Path(predictor).exists() else [path], force=force)
         lp = LearningPath(path)
         model = load_predictor(predictor)
         result = infer(model, lp, from_step, horizon=horizon, rollout=rollout)
-        written = save_weights(out, result, {"predictor": str(predictor)})
+        written = save_weights(out, result, {"predictor": str(predictor)}, force=force)
     except TiplError as exc:
         fail(str(exc))
         raise typer.Exit(1) from None

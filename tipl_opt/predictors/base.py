@@ -80,7 +80,8 @@ class BatchedTokenPredictor(Predictor, Protocol):
 
 def check_window(window: torch.Tensor, context: int, horizon: int,
                  specs: Sequence[ParamSpec] | None = None) -> None:
-    """Raise a clear :class:`TiplError` for a window a predictor cannot use."""
+    """Raise a clear :class:`TiplError` for a window a predictor cannot use (wrong shape, too
+    short, a spec of another size, non-finite values)."""
     if window.ndim != 2:
         raise TiplError(f"window must be [K, P], got shape {list(window.shape)}")
     if window.shape[0] < context:
@@ -91,6 +92,12 @@ def check_window(window: torch.Tensor, context: int, horizon: int,
     if specs is not None and sum(s.numel for s in specs) != window.shape[1]:
         raise TiplError(f"the parameter spec describes {sum(s.numel for s in specs)} values but "
                         f"the window has P={window.shape[1]}: predictor and policy do not match")
+    recent = window[-context:]
+    finite = torch.isfinite(recent).all(dim=1)
+    if not bool(finite.all()):
+        row = window.shape[0] - context + int(torch.nonzero(~finite)[0])
+        raise TiplError(f"snapshot {row} of the window (oldest = 0) holds non-finite weights "
+                        "(NaN or inf); there is nothing to predict from")
 
 
 def spacing(steps: torch.Tensor | None, k: int, device: torch.device) -> torch.Tensor:
