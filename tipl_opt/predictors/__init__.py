@@ -1,4 +1,4 @@
-"""Weight-path predictors: the protocol, ``linear`` (the baseline) and ``tipl`` (the model)."""
+"""Weight-path predictors: the protocol, ``linear`` (the baseline), ``pptb`` and ``tipl``."""
 
 from tipl_opt.predictors.base import (
     BatchedTokenPredictor,
@@ -8,6 +8,7 @@ from tipl_opt.predictors.base import (
 )
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import default_predictor_path, load_checkpoint, load_predictor
+from tipl_opt.predictors.pptb import PPTBPredictor
 from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
 from tipl_opt.predictors.tokens import WindowTokens, layer_groups, tokenize
 
@@ -15,6 +16,7 @@ __all__ = [
     "BatchedTokenPredictor",
     "CheckpointPredictor",
     "LinearPredictor",
+    "PPTBPredictor",
     "Predictor",
     "TIPLConfig",
     "TIPLPredictor",

@@ -1,4 +1,5 @@
-"""Built-in predictor plugin: registers ``linear`` and ``tipl`` like any third-party plugin."""
+"""Built-in predictor plugin: registers ``linear``, ``pptb`` and ``tipl`` like any third-party
+plugin."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from typing import Any
 
 from tipl_opt.hookspecs import hookimpl
 from tipl_opt.predictors.linear import LinearPredictor
+from tipl_opt.predictors.pptb import PPTBPredictor
 from tipl_opt.predictors.tipl import TIPLPredictor
 
 
 @hookimpl
 def tipl_register_predictors(register: Any) -> None:
     register("linear", LinearPredictor)
+    register("pptb", PPTBPredictor)
     register("tipl", TIPLPredictor)
