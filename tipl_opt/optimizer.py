@@ -15,6 +15,7 @@ global ones (:mod:`tipl_opt.events`), never straight to plugins.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -49,16 +50,22 @@ def guess_role(name: str) -> str:
     return "actor"
 
 
-def resolve_predictor(predictor: Predictor | str | None) -> Predictor:
+def resolve_predictor(predictor: Predictor | str | os.PathLike[str] | None,
+                      context: int | None = None) -> Predictor:
     """``None``/``"default"``: the embedded default predictor, or ``linear`` when the install
-    ships none; anything else as :func:`~tipl_opt.predictors.load_predictor` takes it."""
+    ships none; anything else as :func:`~tipl_opt.predictors.load_predictor` takes it.
+    ``"linear"`` by name fits a window of ``context`` snapshots when one is given."""
     if predictor is None or predictor == "default":
         try:
             return load_predictor("default")
         except TiplError:
             logger.info("no embedded default predictor; using 'linear'")
             return LinearPredictor()
-    return load_predictor(predictor)
+    resolved = load_predictor(predictor)
+    if (isinstance(predictor, str) and isinstance(resolved, LinearPredictor) and context
+            and context != resolved.context):
+        return LinearPredictor(context)
+    return resolved
 
 
 class _Move:
@@ -136,12 +143,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self._own_parts = (schedule is None, rule is None)  # built from the config
         self.schedule: Schedule = schedule or CadenceSchedule(self.config.schedule)
         self.rule: AcceptanceRule = rule or make_rule(self.config.acceptance)
-        self.predictor = resolve_predictor(predictor)
         window = self.config.prediction.context
-        if (isinstance(predictor, str) and isinstance(self.predictor, LinearPredictor)
-                and window and window != self.predictor.context):
-            # ``"linear"`` by name fits the whole window the config asks for
-            self.predictor = LinearPredictor(window)
+        self.predictor = resolve_predictor(predictor, window)
         self.base = base
         super().__init__(base.param_groups, base.defaults)
         self.param_groups = base.param_groups  # the very same list and dicts as the base

@@ -350,8 +350,8 @@ def test_collect_with_a_tipl_setup_reports_the_counters() -> None:
         tipl=TIPLSetup(predictor="linear", jump={"horizon": 2}))
     assert env_steps == [0, 320, 640, 960, 1024]  # the cadence of a plain collection
     tipl = hyperparameters["tipl"]
-    assert tipl["predictor"] == "linear" and tipl["config"]["policy"]["horizon"] == 2
-    assert tipl["config"]["policy"]["mode"] == "manual"
+    assert tipl["predictor"] == "linear" and tipl["jump"]["horizon"] == 2
+    assert tipl["jump"]["mode"] == "manual" and tipl["parts"] == ["policy"]
     assert tipl["counters"]["policy"]["jumps_tried"] == 2  # at 448 and 896
     assert hyperparameters["optimizer"] == {"policy": "Adam"}
 

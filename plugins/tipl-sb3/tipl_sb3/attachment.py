@@ -19,20 +19,15 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gymnasium as gym
 import torch
-from pydantic import ValidationError
 
+from tipl_opt.adapters.attachment import Attachment, GuardInputs, Targets, select_parts
+from tipl_opt.adapters.attachment import jump_config as core_jump_config
+from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.errors import ConfigError
-from tipl_opt.guard import (
-    ActionDistanceGuard,
-    GreedyActionGuard,
-    JumpGuard,
-    KLGuard,
-    QChangeGuard,
-)
 from tipl_opt.jumps import JumpConfig
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.predictors.base import Predictor
@@ -47,37 +42,23 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Targets = Literal["actor", "critic", "both"]
 ModelT = TypeVar("ModelT", bound="BaseAlgorithm")
-
-GUARD_LIMITS: dict[str, float] = {"ppo": 0.02, "a2c": 0.02, "dqn": 0.1, "sac": 0.1, "td3": 0.1}
-"""Default trust region per algorithm: KL (PPO/A2C), share of greedy actions that change
-(DQN), mean action distance in [-1, 1] units (SAC/TD3 actor) and relative Q change (critic)."""
+__all__ = ["attach", "jump_config", "load", "part_kind", "saved_tipl_states"]
 
 
 def jump_config(algo: str, config: JumpConfig | Mapping[str, Any] | None) -> JumpConfig:
-    """The jump config for ``algo``: its defaults updated with the fields ``config`` sets.
+    """The jump config for ``algo`` (:func:`tipl_opt.adapters.attachment.jump_config`):
+    PPO/A2C ``mode="manual"`` with a snapshot at every rollout boundary, DQN/SAC/TD3
+    ``mode="auto"`` (JumpConfig's cadence, in gradient steps), updated with ``config``."""
+    return core_jump_config("SB3", algo, on_policy=algorithm_info(algo).on_policy,
+                            config=config)
 
-    Defaults: PPO/A2C ``mode="manual"`` with ``snapshot_every=1`` (every rollout boundary
-    is a snapshot); DQN/SAC/TD3 ``mode="auto"`` (JumpConfig's cadence, in gradient steps).
-    PPO/A2C refuse ``mode="auto"``: a jump inside ``train()`` would break the rollout's
-    log-probabilities and values.
-    """
-    on_policy = algorithm_info(algo).on_policy
-    fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": 1} if on_policy
-                              else {"mode": "auto"})
-    if isinstance(config, JumpConfig):
-        fields.update(config.explicit())
-    elif config is not None:
-        fields.update(config)
-    try:
-        merged = JumpConfig.model_validate(fields)
-    except ValidationError as exc:
-        raise ConfigError(f"Invalid TIPL jump config {fields}: {exc}") from exc
-    if on_policy and merged.schedule.mode != "manual":
-        raise ConfigError(f"SB3 {algo.upper()} can only jump at rollout boundaries: use "
-                          "mode='manual' (the default) or leave mode out.")
-    return merged
+
+def part_kind(algo: str, part: str) -> str:
+    """The :data:`~tipl_opt.adapters.attachment.PartKind` of an SB3 optimizer part."""
+    if part == "policy":
+        return "policy" if algorithm_info(algo).on_policy else "q"
+    return part  # "actor" or "critic"
 
 
 def _check_guardable(model: BaseAlgorithm) -> None:
@@ -89,28 +70,28 @@ def _check_guardable(model: BaseAlgorithm) -> None:
                           "attach with guard=False.")
 
 
-def _make_guard(model: BaseAlgorithm, algo: str, part: str, limit: float,
-                recent_rollouts: RecentRolloutObservations | None) -> JumpGuard:
+def _guard_inputs(model: BaseAlgorithm, algo: str, kind: str,
+                  recent_rollouts: RecentRolloutObservations | None) -> GuardInputs:
+    """The network and the newest data each kind of part's guard measures on."""
     from tipl_sb3.guards import RecentTransitions
 
     policy: Any = model.policy
-    if algorithm_info(algo).on_policy:
+    if kind == "policy":
         assert recent_rollouts is not None
-        return KLGuard(lambda obs: policy.get_distribution(obs).distribution,
-                       recent_rollouts.read, limit)
+        return GuardInputs(lambda obs: policy.get_distribution(obs).distribution,
+                           recent_rollouts.read)
     recent = RecentTransitions(model)
+    if kind == "critic":
+        return GuardInputs(lambda obs, actions: policy.critic(obs, actions), recent.read)
 
     def observations() -> torch.Tensor:
         return recent.read().observations
 
-    if algo == "dqn":
-        return GreedyActionGuard(lambda obs: policy.q_net(obs), observations, limit)
-    if part == "critic":
-        return QChangeGuard(lambda obs, actions: policy.critic(obs, actions), recent.read, limit)
+    if kind == "q":
+        return GuardInputs(lambda obs: policy.q_net(obs), observations)
     if algo == "sac":
-        return ActionDistanceGuard(lambda obs: policy.actor(obs, deterministic=True),
-                                   observations, limit)
-    return ActionDistanceGuard(lambda obs: policy.actor(obs), observations, limit)
+        return GuardInputs(lambda obs: policy.actor(obs, deterministic=True), observations)
+    return GuardInputs(lambda obs: policy.actor(obs), observations)
 
 
 def _install(model: BaseAlgorithm, part: str, optimizer: torch.optim.Optimizer) -> None:
@@ -145,7 +126,8 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
     * ``config``: :class:`~tipl_opt.jumps.JumpConfig` fields overriding the defaults of
       :func:`jump_config`.
     * ``guard``/``guard_limit``: check every jump against the behaviour change (see
-      :mod:`tipl_sb3.guards`; default limits in :data:`GUARD_LIMITS`). A rejected jump restores
+      :mod:`tipl_sb3.guards`; default limits per kind of part in
+      :data:`tipl_opt.adapters.attachment.GUARDS`). A rejected jump restores
       the exact previous weights.
     * ``targets``: which of SAC/TD3's optimizers get TIPL; other algorithms have one optimizer
       and take only ``"both"``.
@@ -156,44 +138,36 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
     ``q_net_target``, SAC/TD3's ``*_target``) move only through SB3's own updates.
     """
     algo = algorithm_of(model)
-    if targets not in ("actor", "critic", "both"):
-        raise ConfigError(f"targets must be 'actor', 'critic' or 'both', got {targets!r}")
     optimizers = owned_optimizers(model, algo)
-    if targets != "both" and "policy" in optimizers:
-        raise ConfigError(f"SB3 {algo.upper()} has a single optimizer; targets must be 'both'.")
+    kinds = {part: part_kind(algo, part) for part in optimizers}
+    parts = select_parts("SB3", algo, kinds, targets)
     if any(isinstance(opt, TIPLOptimizer) for opt in optimizers.values()):
         raise ConfigError("This model already has TIPL attached; keep using the callback "
                           "attach() returned (it works across learn() calls).")
     if guard:
         _check_guardable(model)
-    limit = GUARD_LIMITS[algo] if guard_limit is None else float(guard_limit)
-    cfg = jump_config(algo, config)
     if isinstance(predictor, os.PathLike):
         predictor = os.fspath(predictor)
-    resolved: Predictor | str | None = None if predictor == "default" else predictor
-    specs = optimizer_specs(model, algo)
+    setup = TIPLSetup(guard=guard, guard_limit=guard_limit, targets=targets)
     on_policy = algorithm_info(algo).on_policy
+    attachment = Attachment("SB3", algo, on_policy=on_policy, setup=setup, config=config,
+                            predictor=predictor)
 
     from tipl_sb3.callback import TIPLCallback
     from tipl_sb3.guards import RecentRolloutObservations
 
     recent = RecentRolloutObservations(model.device) if guard and on_policy else None
-    wrapped: dict[str, TIPLOptimizer] = {}
-    for part, base in optimizers.items():
-        if targets != "both" and part != targets:
-            continue
-        params = [p for group in base.param_groups for p in group["params"]]
-        wrapped[part] = TIPLOptimizer(
-            params, resolved, base=base, config=cfg, specs=specs[part],
-            guard=_make_guard(model, algo, part, limit, recent) if guard else None)
-        resolved = wrapped[part].predictor  # resolve or load once, share between parts
+    specs = optimizer_specs(model, algo)
+    for part in parts:
+        attachment.wrap(part, kinds[part], optimizers[part], specs[part])
+        if guard:
+            attachment.set_guard(part, _guard_inputs(model, algo, kinds[part], recent))
     if resume is not None:
-        _resume(wrapped, resume)
-    for part, tipl in wrapped.items():
+        _resume(attachment.optimizers, resume)
+    for part, tipl in attachment.optimizers.items():
         _install(model, part, tipl)
-    logger.info("TIPL attached to SB3 %s: %s", algo.upper(),
-                ", ".join(f"{part}: {opt!r}" for part, opt in wrapped.items()))
-    return TIPLCallback(model, wrapped, on_policy, recent)
+    logger.info("TIPL attached: %r", attachment)
+    return TIPLCallback(model, attachment, recent)
 
 
 def _resume(optimizers: dict[str, TIPLOptimizer], path: str | os.PathLike[str]) -> None:

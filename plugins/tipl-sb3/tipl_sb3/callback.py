@@ -21,6 +21,7 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
+from tipl_opt.adapters.attachment import Attachment
 from tipl_opt.errors import ConfigError
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_sb3.guards import RecentRolloutObservations
@@ -32,34 +33,36 @@ class TIPLCallback(BaseCallback):
     """Drives the :class:`~tipl_opt.optimizer.TIPLOptimizer` s that :func:`tipl_sb3.attach`
     put into ``model``; pass it to ``model.learn(callback=...)``.
 
-    * ``optimizers``: the TIPL optimizers by part (``"policy"``, or ``"actor"``/``"critic"``);
+    * ``attachment``: the :class:`~tipl_opt.adapters.attachment.Attachment` holding the TIPL
+      optimizers by part (``"policy"``, or ``"actor"``/``"critic"``);
     * ``rollout_observations``: kept for the PPO/A2C KL guard (``None`` without a guard).
 
     The callback may be reused across ``learn()`` calls on the same model; it refuses another
     model.
     """
 
-    def __init__(self, model: BaseAlgorithm, optimizers: dict[str, TIPLOptimizer],
-                 on_policy: bool, rollout_observations: RecentRolloutObservations | None) -> None:
+    def __init__(self, model: BaseAlgorithm, attachment: Attachment,
+                 rollout_observations: RecentRolloutObservations | None) -> None:
         super().__init__(verbose=0)
         self.attached_to = model
-        self.optimizers = optimizers
-        self.on_policy = on_policy
+        self.attachment = attachment
+        self.on_policy = attachment.on_policy
         self.rollout_observations = rollout_observations
-        self._manual = [opt for opt in optimizers.values() if opt.config.schedule.mode == "manual"]
+
+    @property
+    def optimizers(self) -> dict[str, TIPLOptimizer]:
+        """The TIPL optimizers by part."""
+        return self.attachment.optimizers
 
     # -- what it did ------------------------------------------------------------------------
     def counters(self) -> dict[str, dict[str, int]]:
         """Snapshot and jump counters of each TIPL optimizer, by part."""
-        return {part: dict(opt.counters) for part, opt in self.optimizers.items()}
+        return self.attachment.counters()
 
     def describe(self) -> dict[str, Any]:
-        """Predictor, jump config and counters by part (JSON-serialisable)."""
-        first = next(iter(self.optimizers.values()))
-        return {"predictor": str(getattr(first.predictor, "name", type(first.predictor).__name__)),
-                "config": {part: opt.config.flat()
-                           for part, opt in self.optimizers.items()},
-                "counters": self.counters()}
+        """Predictor, parts, jump config, guards and counters by part (JSON-serialisable; see
+        :meth:`~tipl_opt.adapters.attachment.Attachment.summary`)."""
+        return self.attachment.summary()
 
     # -- SB3 hooks --------------------------------------------------------------------------
     def _on_training_start(self) -> None:
@@ -69,7 +72,7 @@ class TIPLCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         if self.on_policy:
-            self._safe_point()
+            self.attachment.at_safe_point(skip=self._lacks_observations)
 
     def _on_rollout_end(self) -> None:
         # Only read: the weights must not change between here and train().
@@ -77,21 +80,17 @@ class TIPLCallback(BaseCallback):
             self.rollout_observations.capture(self.model.rollout_buffer)  # type: ignore[attr-defined]
 
     def _on_step(self) -> bool:
-        if not self.on_policy and self._manual:
-            self._safe_point()
+        if not self.on_policy and self.attachment.manual:
+            self.attachment.at_safe_point()
         return True
 
-    def _safe_point(self) -> None:
-        for opt in self._manual:
-            if self._lacks_observations(opt):
-                # Only after resuming a saved history: no rollout seen yet to check a jump on.
-                logger.info("TIPL: skipping the safe point at env step %d (no rollout observed "
-                            "yet for the guard)", self.num_timesteps)
-                continue
-            opt.maybe_jump()
-
     def _lacks_observations(self, opt: TIPLOptimizer) -> bool:
-        # With no observations the guard would measure inf and reject the jump: skip the
-        # safe point (no snapshot, no jump) instead.
-        return (opt.guard is not None and self.rollout_observations is not None
-                and not self.rollout_observations.ready and len(opt.history) > 0)
+        # Only after resuming a saved history: no rollout seen yet to check a jump on. With no
+        # observations the guard would measure inf and reject the jump: skip the safe point
+        # (no snapshot, no jump) instead.
+        lacks = (opt.guard is not None and self.rollout_observations is not None
+                 and not self.rollout_observations.ready and len(opt.history) > 0)
+        if lacks:
+            logger.info("TIPL: skipping the safe point at env step %d (no rollout observed "
+                        "yet for the guard)", self.num_timesteps)
+        return lacks

@@ -1,0 +1,217 @@
+"""Attaching :class:`~tipl_opt.optimizer.TIPLOptimizer` to an agent: the rules that are the same
+for every RL library, in one place.
+
+An adapter plugin keeps only what is library-specific: it builds the agent, lists the agent's
+optimizer *parts* (each with a :data:`PartKind`, its base optimizer and its parameter specs),
+drives the safe points, and hands each part's guard the network and the batch to measure on
+(:class:`GuardInputs`). Everything else lives here:
+
+* the jump mode and defaults per algorithm (:func:`jump_config`: on-policy algorithms jump
+  only at rollout boundaries, ``mode="manual"``, a snapshot at each; off-policy ones inside
+  ``step()``, ``mode="auto"``);
+* which parts get TIPL (:func:`select_parts`) and the guard of each kind with its default
+  trust region (:data:`GUARDS`);
+* the predictor, resolved once (with its fallback to ``linear``) and shared by every part;
+* the summary that goes into a learning path's hyperparameters (:meth:`Attachment.summary`).
+
+A new adapter's attachment, in outline::
+
+    attachment = Attachment("mylib", algo, on_policy=True, setup=setup)
+    for part, kind, base, specs in my_parts(agent):          # library-specific
+        install(agent, part, attachment.wrap(part, kind, base, specs))
+    for part in attachment.optimizers:
+        attachment.set_guard(part, GuardInputs(my_net(part), my_batch))
+    ...  # at each rollout boundary: attachment.at_safe_point()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from pydantic import ValidationError
+
+from tipl_opt.adapters.base import TIPLSetup
+from tipl_opt.errors import ConfigError
+from tipl_opt.guard import (
+    ActionDistanceGuard,
+    GreedyActionGuard,
+    JumpGuard,
+    KLGuard,
+    QChangeGuard,
+)
+from tipl_opt.jumps import JumpConfig
+from tipl_opt.optimizer import TIPLOptimizer, resolve_predictor
+from tipl_opt.paths.spec import ParamSpec
+from tipl_opt.predictors.base import Predictor
+
+logger = logging.getLogger(__name__)
+
+PartKind = Literal["policy", "q", "actor", "critic"]
+"""What an optimizer part trains, which decides its guard: ``policy`` (a stochastic on-policy
+actor, with or without its critic), ``q`` (a DQN Q-network), ``actor`` (a deterministic or
+squashed off-policy actor), ``critic`` (an off-policy Q critic)."""
+
+Targets = Literal["actor", "critic", "both"]
+
+GUARDS: dict[str, tuple[type[Any], float]] = {
+    "policy": (KLGuard, 0.02),
+    "q": (GreedyActionGuard, 0.1),
+    "actor": (ActionDistanceGuard, 0.1),
+    "critic": (QChangeGuard, 0.1),
+}
+"""Guard class and default trust region per :data:`PartKind`: mean KL of the action
+distribution (policy), share of greedy actions that change (q), mean distance of deterministic
+actions in [-1, 1] units (actor), relative change of Q (critic)."""
+
+
+@dataclass(frozen=True)
+class GuardInputs:
+    """What a part's guard measures, given by the adapter.
+
+    * ``model``: the part's network as the guard of its kind calls it: ``obs [N, *obs] ->
+      torch.distributions.Distribution`` (policy), ``-> Q [N, A]`` (q), ``-> actions [N, *act]``
+      in [-1, 1] units (actor), ``(obs, actions) -> Q [N]`` or a tuple of them (critic);
+    * ``batch``: called at every jump for the newest data: observations ``[N, *obs]``, or for a
+      critic the pair ``(observations, actions)``.
+    """
+
+    model: Callable[..., Any]
+    batch: Callable[[], Any]
+
+
+def make_guard(kind: str, inputs: GuardInputs, limit: float) -> JumpGuard:
+    """The guard of a part of ``kind`` (see :data:`GUARDS`)."""
+    guard_class, _ = GUARDS[kind]
+    guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
+    return guard
+
+
+def jump_config(library: str, algo: str, *, on_policy: bool,
+                config: JumpConfig | Mapping[str, Any] | None = None,
+                auto_defaults: Mapping[str, Any] | None = None) -> JumpConfig:
+    """The jump config of ``algo``: its defaults updated with the fields ``config`` sets.
+
+    Defaults: on-policy ``mode="manual"`` with ``snapshot_every=1`` (every rollout boundary is
+    a snapshot); off-policy ``mode="auto"`` plus the adapter's ``auto_defaults`` (cadence in
+    gradient steps). On-policy algorithms refuse ``mode="auto"``: a jump inside an update
+    would break the rollout's log-probabilities and values. Raises ConfigError.
+    """
+    fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": 1} if on_policy
+                              else {"mode": "auto", **(auto_defaults or {})})
+    if isinstance(config, JumpConfig):
+        fields.update(config.explicit())
+    elif config is not None:
+        fields.update(config)
+    try:
+        merged = JumpConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid TIPL jump config {fields}: {exc}") from exc
+    if on_policy and merged.schedule.mode != "manual":
+        raise ConfigError(f"{library} {algo.upper()} can only jump at rollout boundaries: use "
+                          "mode='manual' (the default) or leave mode out.")
+    return merged
+
+
+def select_parts(library: str, algo: str, parts: Mapping[str, str],
+                 targets: str) -> list[str]:
+    """The parts (name -> :data:`PartKind`) that get TIPL for ``targets``: ``both`` all,
+    ``actor`` the actor parts, ``critic`` the critic parts. An algorithm with a single optimizer
+    takes only ``both``. Raises ConfigError."""
+    if targets not in ("actor", "critic", "both"):
+        raise ConfigError(f"targets must be 'actor', 'critic' or 'both', got {targets!r}")
+    if targets == "both":
+        return list(parts)
+    chosen = [part for part, kind in parts.items() if kind == targets]
+    if len(parts) == 1 or not chosen:
+        raise ConfigError(f"{library} {algo.upper()} has a single optimizer: targets must be "
+                          f"'both', got {targets!r}.")
+    return chosen
+
+
+class Attachment:
+    """TIPL on one agent: a TIPLOptimizer per optimizer part, their guards and their summary.
+
+    * ``library``/``algo``/``on_policy``: for the defaults and the messages;
+    * ``setup``: predictor, jump fields, guard on/off and limit (a
+      :class:`~tipl_opt.adapters.TIPLSetup`); ``predictor`` overrides ``setup.predictor`` with
+      an object;
+    * ``auto_defaults``: the adapter's off-policy jump defaults (:func:`jump_config`).
+
+    The predictor is resolved once and shared by every part.
+    """
+
+    def __init__(self, library: str, algo: str, *, on_policy: bool, setup: TIPLSetup,
+                 predictor: Predictor | str | None = None,
+                 config: JumpConfig | Mapping[str, Any] | None = None,
+                 auto_defaults: Mapping[str, Any] | None = None) -> None:
+        self.library, self.algo, self.on_policy, self.setup = library, algo, on_policy, setup
+        self.config = jump_config(library, algo, on_policy=on_policy,
+                                  config=config if config is not None else setup.jump,
+                                  auto_defaults=auto_defaults)
+        spec = predictor if predictor is not None else setup.predictor
+        self.predictor: Predictor = resolve_predictor(spec, self.config.prediction.context)
+        self.optimizers: dict[str, TIPLOptimizer] = {}
+        self.kinds: dict[str, str] = {}
+        self.guards: dict[str, JumpGuard] = {}
+
+    def limit(self, kind: str) -> float:
+        """The trust region of a part of ``kind``: the setup's, else :data:`GUARDS`'."""
+        return GUARDS[kind][1] if self.setup.guard_limit is None else float(self.setup.guard_limit)
+
+    def wrap(self, part: str, kind: str, base: torch.optim.Optimizer,
+             specs: Sequence[ParamSpec] | None) -> TIPLOptimizer:
+        """A TIPLOptimizer around ``base`` (the library's own optimizer, kept as the base),
+        recorded as ``part``."""
+        if kind not in GUARDS:
+            raise ConfigError(f"unknown part kind {kind!r}; one of {sorted(GUARDS)}")
+        owned = [p for group in base.param_groups for p in group["params"]]
+        optimizer = TIPLOptimizer(owned, self.predictor, base=base, config=self.config,
+                                  specs=specs)
+        self.optimizers[part], self.kinds[part] = optimizer, kind
+        return optimizer
+
+    def set_guard(self, part: str, inputs: GuardInputs) -> JumpGuard | None:
+        """Give ``part`` the guard of its kind, measuring on ``inputs`` (nothing when the setup
+        has guards off)."""
+        if not self.setup.guard:
+            return None
+        guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]))
+        self.optimizers[part].guard = guard
+        self.guards[part] = guard
+        return guard
+
+    @property
+    def manual(self) -> list[TIPLOptimizer]:
+        """The optimizers that jump only at safe points (``mode="manual"``)."""
+        return [opt for opt in self.optimizers.values() if opt.config.schedule.mode == "manual"]
+
+    def at_safe_point(self, skip: Callable[[TIPLOptimizer], bool] | None = None) -> None:
+        """Call where no update is half done (on-policy: between an update and the next
+        collect): each manual-mode optimizer snapshots if due and jumps when its window is
+        full, unless ``skip(optimizer)`` says not now."""
+        for opt in self.manual:
+            if skip is None or not skip(opt):
+                opt.maybe_jump()
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Snapshot and jump counters of each part's optimizer."""
+        return {part: dict(opt.counters) for part, opt in self.optimizers.items()}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-serialisable: predictor, parts, jump config, guards and counters by part."""
+        return {
+            "predictor": str(getattr(self.predictor, "name", type(self.predictor).__name__)),
+            "parts": list(self.optimizers),
+            "jump": self.config.flat(),
+            "guard": ({part: {"kind": g.name, "limit": g.limit} for part, g in self.guards.items()}
+                      if self.guards else None),
+            "counters": self.counters(),
+        }
+
+    def __repr__(self) -> str:
+        return (f"Attachment({self.library} {self.algo.upper()}: "
+                + ", ".join(f"{part}: {opt!r}" for part, opt in self.optimizers.items()) + ")")
