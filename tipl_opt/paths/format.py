@@ -13,7 +13,9 @@ file replacement. It never unpickles anything.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import struct
 import tempfile
@@ -68,12 +70,61 @@ class Header:
     meta: dict[str, Any]  # the decoded ``tipl_path`` JSON
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _tensor_entry(path: Path, name: str, info: object, dtypes: frozenset[str], rank: int,
+                  data_start: int, size: int) -> TensorEntry:
+    """Validate one tensor's header entry: types, dtype, rank, bounds and byte count.
+
+    All arithmetic is on Python ints, so a shape whose byte count would overflow 64 bits is
+    still compared exactly (and found not to fit the file)."""
+    if not isinstance(info, dict):
+        raise PathFormatError(path, f"missing tensor '{name}'")
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in dtypes:
+        raise PathFormatError(path, f"tensor '{name}' has dtype {dtype!r}, expected one of "
+                              f"{sorted(dtypes)}")
+    if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
+        raise PathFormatError(path, f"tensor '{name}' has shape {shape!r}; a shape is a list "
+                              "of integers")
+    if len(shape) != rank:
+        raise PathFormatError(path, f"tensor '{name}' has shape {shape}, expected rank {rank}")
+    if any(d < 0 for d in shape):
+        raise PathFormatError(path, f"tensor '{name}' has a negative dimension in {shape}")
+    if any(d > size for d in shape):
+        raise PathFormatError(path, f"tensor '{name}' has shape {shape}, too large for a file "
+                              f"of {size} bytes")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(_is_int(o) for o in offsets)):
+        raise PathFormatError(path, f"tensor '{name}' has data_offsets {offsets!r}; expected "
+                              "[begin, end] as two integers")
+    begin, end = offsets
+    if not 0 <= begin <= end:
+        raise PathFormatError(path, f"tensor '{name}' has data_offsets {offsets}, outside the "
+                              "data section (they must satisfy 0 <= begin <= end)")
+    np_dtype = _NUMPY_DTYPES[dtype]
+    start, stop = data_start + begin, data_start + end
+    expected = math.prod(shape) * np_dtype.itemsize
+    if stop > size:
+        raise PathFormatError(
+            path, f"truncated: tensor '{name}' ends at byte {stop} but the file has {size} "
+            "bytes (an interrupted copy?); re-collect or re-copy this run")
+    if end - begin != expected:
+        raise PathFormatError(path, f"tensor '{name}': byte range does not match its shape "
+                              f"({end - begin} bytes for {shape} x {np_dtype.itemsize})")
+    return TensorEntry(np_dtype, tuple(shape), start, stop)
+
+
 def read_header(path: str | os.PathLike[str]) -> Header:
     """Parse and validate the container header; raise :class:`PathFormatError` naming the problem.
 
-    Checks the header itself, the format name and version, each tensor's dtype and rank, that
-    the per-checkpoint tensors agree on T, and that the file is long enough to hold every tensor
-    (a truncated file fails here). Values are not read.
+    Checks the header itself (a JSON object whose entries have the right types), the format
+    name and version, each tensor's dtype and rank, that every tensor's bytes lie inside the
+    data section without overlapping another's and match dtype x shape, that the per-checkpoint
+    tensors agree on T, and that the file is long enough to hold every tensor (a truncated file
+    fails here). Values are not read.
     """
     path = Path(path)
     try:
@@ -92,47 +143,35 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         raise PathFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PathFormatError(path, f"corrupt header: {exc}") from exc
     if not isinstance(header, dict):
         raise PathFormatError(path, "corrupt header: not a JSON object")
     file_meta = header.pop("__metadata__", None) or {}
+    if not isinstance(file_meta, dict):
+        raise PathFormatError(path, "corrupt header: '__metadata__' is not a JSON object")
     if file_meta.get("format") != FORMAT_NAME:
         raise PathFormatError(path, "not a tipl learning path (missing 'format' metadata)")
     version = str(file_meta.get("format_version"))
     if not version.isdigit() or int(version) not in SUPPORTED_VERSIONS:
         raise PathFormatError(
-            path, f"unknown format version {version!r}; this tipl-opt reads versions "
+            path, f"unknown format version {version[:40]!r}; this tipl-opt reads versions "
             f"{sorted(SUPPORTED_VERSIONS)}: upgrade tipl-opt to read it")
     try:
         meta = json.loads(file_meta["tipl_path"])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise PathFormatError(path, f"corrupt 'tipl_path' metadata: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise PathFormatError(path, "corrupt 'tipl_path' metadata: not a JSON object")
 
     data_start = 8 + header_len
-    tensors: dict[str, TensorEntry] = {}
-    for name, (dtypes, rank) in TENSORS.items():
-        info = header.get(name)
-        if not isinstance(info, dict):
-            raise PathFormatError(path, f"missing tensor '{name}'")
-        dtype = info.get("dtype")
-        shape = tuple(info.get("shape", ()))
-        offsets = info.get("data_offsets", ())
-        if dtype not in dtypes:
-            raise PathFormatError(path, f"tensor '{name}' has dtype {dtype}, expected one of "
-                                  f"{sorted(dtypes)}")
-        if len(shape) != rank or len(offsets) != 2:
-            raise PathFormatError(path, f"tensor '{name}' has shape {list(shape)}, expected rank "
-                                  f"{rank}")
-        np_dtype = _NUMPY_DTYPES[dtype]
-        start, end = data_start + int(offsets[0]), data_start + int(offsets[1])
-        if end - start != int(np.prod(shape)) * np_dtype.itemsize:
-            raise PathFormatError(path, f"tensor '{name}': byte range does not match its shape")
-        if end > size:
-            raise PathFormatError(
-                path, f"truncated: tensor '{name}' ends at byte {end} but the file has {size} "
-                "bytes (an interrupted copy?); re-collect or re-copy this run")
-        tensors[name] = TensorEntry(np_dtype, shape, start, end)
+    tensors = {name: _tensor_entry(path, name, header.get(name), dtypes, rank, data_start, size)
+               for name, (dtypes, rank) in TENSORS.items()}
+    ranges = sorted((e.start, e.end, n) for n, e in tensors.items() if e.end > e.start)
+    for (_, end_a, a), (start_b, _, b) in itertools.pairwise(ranges):
+        if start_b < end_a:
+            raise PathFormatError(path, f"tensors '{a}' and '{b}' overlap in the file (corrupt "
+                                  "data_offsets)")
     t = tensors["weights"].shape[0]
     for name, entry in tensors.items():
         if entry.shape[0] != t:

@@ -18,6 +18,51 @@ from tipl_opt.paths.spec import ParamSpec, spec_size, unflatten
 logger = logging.getLogger(__name__)
 
 
+# Metadata fields the reader and the commands use: name -> (allowed types, what they hold).
+META_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "library": ((str,), "a string"),
+    "algorithm": ((str,), "a string"),
+    "env_id": ((str,), "a string"),
+    "seed": ((int, type(None)), "an integer or null"),
+    "total_steps": ((int,), "an integer"),
+    "cadence": ((dict,), "a JSON object"),
+    "network": ((dict,), "a JSON object"),
+    "hyperparameters": ((dict,), "a JSON object"),
+}
+
+
+def check_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Raise :class:`PathFormatError` for a known metadata field of the wrong JSON type."""
+    for key, (types, what) in META_TYPES.items():
+        if key in meta and (not isinstance(meta[key], types) or isinstance(meta[key], bool)):
+            raise PathFormatError(path, f"metadata field '{key}' is {meta[key]!r:.60}, expected "
+                                  f"{what}")
+
+
+def param_specs(path: Path, params: object) -> list[ParamSpec]:
+    """The parameter spec from the metadata's ``params``, every field type-checked."""
+    if not isinstance(params, list) or not params:
+        raise PathFormatError(path, "corrupt parameter spec in metadata: 'params' must be a "
+                              "non-empty list")
+    specs = []
+    for i, p in enumerate(params):
+        if not isinstance(p, dict):
+            raise PathFormatError(path, f"corrupt parameter spec in metadata: params[{i}] is "
+                                  "not a JSON object")
+        name, shape, role = p.get("name"), p.get("shape"), p.get("role")
+        if not isinstance(name, str) or not isinstance(role, str):
+            raise PathFormatError(path, f"corrupt parameter spec in metadata: params[{i}] needs "
+                                  "'name' and 'role' strings")
+        if (not isinstance(shape, list)
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                           for d in shape)):
+            raise PathFormatError(path, f"corrupt parameter spec in metadata: params[{i}] "
+                                  f"('{name:.60}') has shape {shape!r:.60}; expected a list of "
+                                  "non-negative integers")
+        specs.append(ParamSpec(name, tuple(shape), role))
+    return specs
+
+
 class LearningPath:
     """One run's learning path, opened lazily: the header is parsed, the values are memory-mapped.
 
@@ -31,10 +76,8 @@ class LearningPath:
         self._header: Header = read_header(self.path)
         self._maps: dict[str, np.ndarray[Any, Any]] = {}
         meta = self._header.meta
-        try:
-            self.specs = [ParamSpec.from_json(p) for p in meta["params"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PathFormatError(self.path, f"corrupt parameter spec in metadata: {exc}") from exc
+        check_meta(self.path, meta)
+        self.specs = param_specs(self.path, meta.get("params"))
         shape = self._header.tensors["weights"].shape
         if spec_size(self.specs) != shape[1]:
             raise PathFormatError(
@@ -67,7 +110,7 @@ class LearningPath:
     @property
     def seed(self) -> int | None:
         seed = self.meta.get("seed")
-        return int(seed) if seed is not None else None
+        return seed if isinstance(seed, int) else None
 
     @property
     def num_snapshots(self) -> int:
@@ -94,8 +137,11 @@ class LearningPath:
         if entry.end == entry.start:
             array: np.ndarray[Any, Any] = np.zeros(entry.shape, dtype=entry.dtype)
         else:
-            array = np.memmap(self.path, dtype=entry.dtype, mode="r", offset=entry.start,
-                              shape=entry.shape)
+            try:
+                array = np.memmap(self.path, dtype=entry.dtype, mode="r", offset=entry.start,
+                                  shape=entry.shape)
+            except (OSError, ValueError) as exc:  # the file changed since its header was read
+                raise PathFormatError(self.path, f"cannot read tensor '{name}': {exc}") from exc
         self._maps[name] = array
         return array
 
