@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Predict weights further along a saved learning path (zero-shot)."),
     "bench": ("tipl_opt.cli.bench:bench_command",
               "Run a benchmark suite: base vs TIPL vs linear on the same seeds."),
+    "jumps": ("tipl_opt.cli.jumps:jumps_command",
+              "Measure what predicted jumps are worth in return on held-out learning paths."),
     "paths": ("tipl_opt.cli.paths:app", "Inspect and validate learning-path files."),
     "plugins": ("tipl_opt.cli.plugins:plugins_command",
                 "List installed plugins and what they register."),
