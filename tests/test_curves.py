@@ -94,3 +94,20 @@ def test_json_and_plot_outputs(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == {"x": "inf", "y": ["nan", 1.0]}
     png = plot_curves({"base": [CURVE, CURVE]}, tmp_path / "c.png", title="t", threshold=80)
     assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_failed_plot_write_keeps_the_old_plot_and_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.figure
+
+    out = tmp_path / "curves.png"
+    out.write_bytes(b"old plot")
+
+    def full_disk(self: object, *args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_disk)
+    with pytest.raises(OSError):
+        plot_curves({"base": [CURVE]}, out, title="t")
+    assert out.read_bytes() == b"old plot"
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]

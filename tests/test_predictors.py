@@ -147,3 +147,56 @@ def test_config_is_validated_eagerly() -> None:
         TIPLConfig(context=4, rank=4)
     with pytest.raises(ValueError, match="horizons"):
         TIPLConfig(horizons=(4, 2))
+
+
+def _broken_checkpoint(tmp_path: Path, config: object) -> Path:
+    folder = TIPLPredictor(TIPLConfig(d_model=16, heads=2)).save(tmp_path / "ckpt")
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _valid_config(tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    folder = TIPLPredictor(TIPLConfig(d_model=16, heads=2)).save(tmp_path / "valid")
+    return json.loads((folder / "config.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda c: [c], "must hold a JSON object, got list"),
+    (lambda c: "tipl", "must hold a JSON object, got str"),
+    (lambda c: {k: v for k, v in c.items() if k != "model"}, "has no 'model' field"),
+    (lambda c: {**c, "model": [8]}, "field 'model' must be a JSON object, got list"),
+    (lambda c: {**c, "model": {**c["model"], "context": "eight"}}, "'model.context'"),
+    (lambda c: {**c, "model": {**c["model"], "horizons": 4}}, "'model.horizons'"),
+    (lambda c: {**c, "model": {**c["model"], "dmodel": 16}}, "'model.dmodel'"),
+    (lambda c: {**c, "model": {**c["model"], "rank": 99}}, "rank must be in"),
+    (lambda c: {**c, "predictor": 7}, "field 'predictor' must be a string"),
+    (lambda c: {**c, "format": ["tipl-predictor"]}, "'format' is ['tipl-predictor']"),
+])
+def test_a_checkpoint_config_of_the_wrong_shape_names_the_file_and_field(
+        tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    folder = _broken_checkpoint(tmp_path, edit(_valid_config(tmp_path)))
+    with pytest.raises(TiplError) as info:
+        load_predictor(folder)
+    assert message in str(info.value)
+    assert str(folder) in str(info.value)
+
+
+def test_an_unreadable_checkpoint_config_is_a_clear_error(tmp_path: Path) -> None:
+    folder = TIPLPredictor(TIPLConfig(d_model=16, heads=2)).save(tmp_path / "ckpt")
+    (folder / "config.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(TiplError, match=r"config.json is corrupt or unreadable"):
+        load_predictor(folder)
+
+
+def test_checkpoint_files_are_written_atomically(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = TIPLPredictor(TIPLConfig(d_model=16, heads=2)).save(tmp_path / "ckpt")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tipl_opt.predictors.tipl.save_file", full_disk)
+    with pytest.raises(OSError):
+        TIPLPredictor(TIPLConfig(d_model=16, heads=2)).save(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # no temp file left

@@ -106,3 +106,131 @@ def test_cli_pretrain_prints_errors_per_horizon(dataset: Path, tmp_path: Path) -
     assert "tipl / linear" in result.output
     assert (tmp_path / "model.safetensors").exists()
     assert json.loads((tmp_path / "config.json").read_text())["model"]["horizons"] == [1, 2]
+
+
+def _copy_with_a_nan_run(dataset: Path, folder: Path) -> Path:
+    """``dataset`` plus a run of the same policy whose snapshot 20 holds a NaN."""
+    import shutil
+
+    from tipl_opt.paths import PathWriter, Snapshot, TaggedParam
+
+    shutil.copytree(dataset, folder)
+    writer = PathWriter(folder / "diverged-s9.safetensors", {
+        "library": "synthetic", "algorithm": "ppo", "env_id": "Toy-v0", "seed": 9})
+    for t in range(30):
+        w = torch.full((120,), float(t))
+        if t == 20:
+            w[3] = float("nan")
+        writer.add(Snapshot([TaggedParam("net.0.weight", "actor", w[:80].reshape(8, 10)),
+                             TaggedParam("net.0.bias", "actor", w[80:88]),
+                             TaggedParam("value.weight", "critic", w[88:])],
+                            t * 100, t * 10, float(t), 0.0))
+    writer.finish()
+    return folder
+
+
+def test_a_run_with_nan_weights_is_skipped_by_name(dataset: Path, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    data = _copy_with_a_nan_run(dataset, tmp_path / "data")
+    with caplog.at_level("WARNING", logger="tipl_opt.pretrain"):
+        result = pretrain(config(data, tmp_path / "out", steps=20, eval_every=20))
+    warning = next(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "diverged-s9.safetensors" in warning and "non-finite" in warning
+    doc = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert doc["training"]["skipped_runs"] == ["diverged-s9"]
+    assert doc["training"]["data"]["runs"] == 6
+    assert "diverged-s9" not in doc["training"]["train_runs"] + doc["training"]["val_runs"]
+    assert result.best_val_loss < float("inf")
+
+
+def test_only_invalid_runs_is_a_clear_error(dataset: Path, tmp_path: Path) -> None:
+    data = _copy_with_a_nan_run(dataset, tmp_path / "data")
+    for f in data.glob("toy-*.safetensors"):
+        f.unlink()
+    with pytest.raises(ConfigError, match="holds invalid values"):
+        pretrain(config(data, tmp_path / "out"))
+
+
+def test_an_unwritable_out_is_found_before_any_training(dataset: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("precious")
+    steps: list[int] = []
+    with pytest.raises(ConfigError, match="not writable"):
+        pretrain(config(dataset, blocker / "predictor"), lambda p: steps.append(p.step))
+    assert steps == [] and blocker.read_text() == "precious"
+    result = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(
+        app, ["pretrain", "--paths", str(dataset), "--out", str(blocker / "p"), "--steps", "5"])
+    assert result.exit_code == 1 and "not writable" in result.output
+
+
+def _interrupted(dataset: Path, out: Path, **kw: object) -> None:
+    def stop(p: Progress) -> None:
+        if p.step == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(config(dataset, out, **kw), stop)
+
+
+def test_resume_with_another_context_names_the_setting(dataset: Path, tmp_path: Path) -> None:
+    _interrupted(dataset, tmp_path)
+    other = SMALL.model_copy(update={"context": 5, "rank": 4})
+    with pytest.raises(ConfigError, match=r"model\.context: 6 -> 5.*--restart"):
+        pretrain(config(dataset, tmp_path, model=other))
+    seen: list[int] = []
+    pretrain(config(dataset, tmp_path, model=other, resume=False, steps=5), lambda p:
+             seen.append(p.step))
+    assert seen[0] == 1  # --restart starts afresh
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+def test_a_corrupt_resume_state_is_a_clear_error(dataset: Path, tmp_path: Path,
+                                                 damage: str) -> None:
+    from safetensors.torch import save_file
+
+    _interrupted(dataset, tmp_path)
+    state = tmp_path / ".resume" / "state.safetensors"
+    assert state.exists()
+    if damage == "garbage":
+        state.write_bytes(b"\x00" * 50)
+    elif damage == "truncated":
+        state.write_bytes(state.read_bytes()[:-100])
+    else:
+        save_file({"x": torch.zeros(2)}, str(state))
+    with pytest.raises(ConfigError, match=r"resume state .*state\.safetensors.*--restart"):
+        pretrain(config(dataset, tmp_path))
+    result = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(
+        app, ["pretrain", "--paths", str(dataset), "--out", str(tmp_path), "--steps", "5"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "resume state" in result.output
+
+
+def test_resume_state_that_does_not_fit_the_model_is_a_clear_error(dataset: Path,
+                                                                   tmp_path: Path) -> None:
+    import safetensors.torch
+
+    _interrupted(dataset, tmp_path)
+    state = tmp_path / ".resume" / "state.safetensors"
+    with safetensors.safe_open(str(state), framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("net.")}
+    safetensors.torch.save_file(tensors, str(state), metadata=metadata)
+    with pytest.raises(ConfigError, match="does not fit this model"):
+        pretrain(config(dataset, tmp_path))
+
+
+def test_an_interrupted_state_save_keeps_the_previous_state(
+        dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _interrupted(dataset, tmp_path)  # states saved at steps 20 (and none at 25)
+    state = tmp_path / ".resume" / "state.safetensors"
+    before = state.read_bytes()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tipl_opt.pretrain.state.save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(config(dataset, tmp_path))
+    assert state.read_bytes() == before
+    assert [p.name for p in state.parent.iterdir()] == ["state.safetensors"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tipl_opt.cli import app
@@ -85,3 +86,25 @@ def test_train_and_bench_reject_bad_jump_settings(tmp_path: Path) -> None:
         result = runner.invoke(app, [*command, "--jump", "scale", "--out", str(tmp_path)])
         assert result.exit_code == 2 and "expected KEY=VALUE" in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_train_names_a_bad_checkpoint_before_any_run_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipl_opt import train
+    from tipl_opt.predictors import TIPLConfig, TIPLPredictor
+
+    folder = TIPLPredictor(TIPLConfig(d_model=16, heads=2)).save(tmp_path / "ckpt")
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["heads"] = "four"
+    (folder / "config.json").write_text(json.dumps(config))
+
+    def no_runs(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(train, "make_executor", no_runs)
+    result = runner.invoke(app, ["train", "--predictor", str(folder), "--steps", "256",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "pydantic" not in result.output
+    assert "config.json is invalid: 'model.heads'" in " ".join(result.output.split())
+    assert not (tmp_path / "out" / "runs").exists()

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tipl_opt.errors import ConfigError
+
 
 def atomic_write(out: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to fill a fresh temporary path in ``out``'s folder, then rename it
@@ -38,6 +40,20 @@ def atomic_write(out: str | os.PathLike[str], write: Callable[[Path], object]) -
         tmp.unlink(missing_ok=True)
         raise
     return out
+
+
+def check_writable(folder: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Create ``folder`` if needed and check that a file can be written in it, before any work
+    is done; raise :class:`~tipl_opt.errors.ConfigError` naming the folder otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tipl-write-test-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"Output folder {folder} is not writable: {exc.strerror or exc}. "
+                          f"Choose another {flag}.") from exc
+    return folder
 
 
 def write_bytes(out: str | os.PathLike[str], data: bytes) -> Path:

@@ -69,7 +69,7 @@ def interpolate(curve: Curve, grid: np.ndarray[Any, Any]) -> np.ndarray[Any, Any
 def plot_curves(curves: Mapping[str, Sequence[Curve]], out: str | os.PathLike[str], *,
                 title: str, threshold: float | None = None) -> Path | None:
     """PNG of mean return vs env steps per variant: the mean over seeds and a bootstrap 95%
-    band of that mean. Returns ``None`` if matplotlib is not installed."""
+    band of that mean, written atomically. Returns ``None`` if matplotlib is not installed."""
     try:
         import matplotlib
 
@@ -101,11 +101,10 @@ def plot_curves(curves: Mapping[str, Sequence[Curve]], out: str | os.PathLike[st
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    try:
+        return atomic.atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def write_json(data: Any, out: str | os.PathLike[str]) -> Path:

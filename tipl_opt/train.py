@@ -172,8 +172,11 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(f"The '{config.lib}' adapter cannot train '{config.algo}'. "
                           f"Supported: {', '.join(adapter.algorithms)}.")
     adapter.check(train_spec(config, config.seed))
-    if config.predictor not in ("none", "default", "linear") and not Path(
-            config.predictor).exists():
+    if config.predictor not in ("none", "default", "linear") and Path(config.predictor).exists():
+        from tipl_opt.predictors.loading import load_checkpoint
+
+        load_checkpoint(config.predictor)  # a bad checkpoint is named now, not once runs start
+    elif config.predictor not in ("none", "default", "linear"):
         from tipl_opt.plugins import predictors
 
         if config.predictor not in predictors():

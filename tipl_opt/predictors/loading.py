@@ -4,7 +4,6 @@ folder (of any registered predictor that can be saved: see
 
 from __future__ import annotations
 
-import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 
 from tipl_opt.errors import PluginNotFoundError, TiplError
 from tipl_opt.predictors.base import Predictor
-from tipl_opt.predictors.tipl import CONFIG_FILE, TIPLPredictor
+from tipl_opt.predictors.tipl import CONFIG_FILE, TIPLPredictor, read_config
 
 DEFAULT_ASSET = "default_predictor"
 
@@ -34,10 +33,13 @@ def load_checkpoint(folder: str | os.PathLike[str], *,
         path = path.parent
     name = "tipl"
     try:
-        config = json.loads((path / CONFIG_FILE).read_text())
-    except (OSError, ValueError):
-        config = None  # the predictor's own loader says what is wrong with the folder
-    if isinstance(config, dict) and isinstance(config.get("predictor"), str):
+        config = read_config(path)
+    except TiplError:
+        config = {}  # the predictor's own loader says what is wrong with the folder
+    if "predictor" in config:
+        if not isinstance(config["predictor"], str):
+            raise TiplError(f"{path / CONFIG_FILE}: field 'predictor' must be a string (the "
+                            f"registered predictor name), got {config['predictor']!r:.60}")
         name = config["predictor"]
     if name == TIPLPredictor.name:
         return TIPLPredictor.load(path, device=device)

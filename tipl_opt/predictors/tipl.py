@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors.torch import load_file, save_file
 
+from tipl_opt import atomic
 from tipl_opt.errors import TiplError
 from tipl_opt.paths.spec import ParamSpec
 from tipl_opt.predictors.base import check_window, spacing
@@ -57,6 +58,21 @@ class TIPLConfig(BaseModel):
     @property
     def r(self) -> int:
         return int(self.rank or self.context - 1)
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``folder/config.json`` as a JSON object, or a :class:`TiplError` naming the file."""
+    file = folder / CONFIG_FILE
+    try:
+        config = json.loads(file.read_text())
+    except FileNotFoundError as exc:
+        raise TiplError(f"{folder} is not a predictor checkpoint (no {CONFIG_FILE})") from exc
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise TiplError(f"{file} is corrupt or unreadable: {exc}") from exc
+    if not isinstance(config, dict):
+        raise TiplError(f"{file} must hold a JSON object, got {type(config).__name__}; write "
+                        "the checkpoint again with `tipl pretrain`")
+    return config
 
 
 class TIPLPredictor:
@@ -134,14 +150,12 @@ class TIPLPredictor:
         folder.mkdir(parents=True, exist_ok=True)
         self.info.update(info)
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
+        atomic.atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
         config = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
                   "predictor": self.name,
                   "tipl_opt_version": __version__, "torch_version": torch.__version__,
                   "model": self.config.model_dump(mode="json"), **self.info}
-        tmp = folder / f".{CONFIG_FILE}.tmp"
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
-        os.replace(tmp, folder / CONFIG_FILE)
+        atomic.write_json(config, folder / CONFIG_FILE, sort_keys=True)
         return folder
 
     @classmethod
@@ -151,19 +165,27 @@ class TIPLPredictor:
         folder = Path(path)
         if folder.is_file():
             folder = folder.parent
-        try:
-            config = json.loads((folder / CONFIG_FILE).read_text())
-        except FileNotFoundError as exc:
-            raise TiplError(f"{folder} is not a predictor checkpoint (no {CONFIG_FILE})") from exc
-        except json.JSONDecodeError as exc:
-            raise TiplError(f"{folder / CONFIG_FILE} is corrupt: {exc}") from exc
+        config = read_config(folder)
+        file = folder / CONFIG_FILE
         if config.get("format") != CHECKPOINT_FORMAT:
-            raise TiplError(f"{folder} is not a tipl predictor checkpoint")
+            raise TiplError(f"{folder} is not a tipl predictor checkpoint ({file}: 'format' is "
+                            f"{config.get('format')!r:.60}, expected {CHECKPOINT_FORMAT!r})")
         if config.get("format_version") != CHECKPOINT_VERSION:
             raise TiplError(f"{folder}: unknown predictor checkpoint version "
-                            f"{config.get('format_version')!r} (this tipl-opt reads "
+                            f"{config.get('format_version')!r:.60} (this tipl-opt reads "
                             f"{CHECKPOINT_VERSION}); upgrade tipl-opt")
-        model_cfg = TIPLConfig.model_validate(config["model"])
+        if "model" not in config:
+            raise TiplError(f"{file} has no 'model' field (the model's shape); the checkpoint "
+                            "is incomplete: write it again with `tipl pretrain`")
+        if not isinstance(config["model"], dict):
+            raise TiplError(f"{file}: field 'model' must be a JSON object, got "
+                            f"{type(config['model']).__name__}")
+        try:
+            model_cfg = TIPLConfig.model_validate(config["model"])
+        except ValidationError as exc:
+            problems = "; ".join(f"'{'.'.join(('model', *map(str, e['loc'])))}': {e['msg']}"
+                                 for e in exc.errors())
+            raise TiplError(f"{file} is invalid: {problems}") from exc
         info = {k: v for k, v in config.items()
                 if k not in {"format", "format_version", "model"}}
         predictor = cls(model_cfg, info=info)

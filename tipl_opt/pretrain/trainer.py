@@ -15,14 +15,15 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from tipl_opt.errors import ConfigError
+from tipl_opt import atomic
+from tipl_opt.errors import ConfigError, PathFormatError
 from tipl_opt.paths.reader import LearningPath, PathDataset
 from tipl_opt.predictors.base import CheckpointPredictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_checkpoint
 from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
 from tipl_opt.pretrain.metrics import horizon_errors, relative_report
-from tipl_opt.pretrain.state import load_state, save_state
+from tipl_opt.pretrain.state import has_state, load_state, read_meta, save_state
 from tipl_opt.pretrain.windows import Batch, Sample, WindowSource, collate
 
 logger = logging.getLogger(__name__)
@@ -126,10 +127,37 @@ def _resume_key(config: PretrainConfig) -> dict[str, Any]:
     return config.model_dump(mode="json", exclude={"steps", "resume", "recipe"})
 
 
+def _differences(saved: Any, now: Any, prefix: str = "") -> list[str]:
+    """``"key: saved -> now"`` for every setting that differs (nested keys joined by dots)."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        return [d for key in sorted(set(saved) | set(now), key=str)
+                for d in _differences(saved.get(key), now.get(key), f"{prefix}{key}.")]
+    return [] if saved == now else [f"{prefix[:-1]}: {saved!r} -> {now!r}"]
+
+
+def finite_runs(dataset: PathDataset) -> list[LearningPath]:
+    """The runs whose values are all valid (finite weights, ordered steps); each other run is
+    skipped with a warning naming its file and the problem."""
+    good = []
+    for lp in dataset:
+        try:
+            lp.validate()
+        except PathFormatError as exc:
+            logger.warning("skipping %s: %s (run `tipl paths check` for details)", exc.path,
+                           exc.problem)
+            continue
+        good.append(lp)
+    return good
+
+
 def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | None = None
              ) -> PretrainResult:
     """Train a TIPL model on ``config.paths``; the best checkpoint (lowest validation loss on
-    held-out runs) is written to ``config.out``. Resumes from ``out/.resume`` if present."""
+    held-out runs) is written to ``config.out``. Resumes from ``out/.resume`` if present.
+
+    Checked before any training step: the data (runs with non-finite values are skipped with a
+    warning naming the file), that ``out`` can be written, and that a resume state there reads
+    and was made with the same settings. Every file is written atomically."""
     if not config.paths.is_dir():
         raise ConfigError(f"no folder {config.paths}: pass --paths DIR with learning paths "
                           "written by `tipl collect`")
@@ -138,8 +166,21 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
     if len(dataset) == 0:
         raise ConfigError(f"no learning paths under {config.paths} (with the given filters); "
                           "collect some with `tipl collect`")
+    runs = finite_runs(dataset)
+    if not runs:
+        raise ConfigError(f"every learning path under {config.paths} holds invalid values (see "
+                          "the warnings above); re-collect them")
+    atomic.check_writable(config.out, flag="--out")
+    resume_dir = config.out / RESUME_DIR
+    resuming = config.resume and has_state(resume_dir)
+    if resuming:
+        changed = _differences(read_meta(resume_dir).get("config"), _resume_key(config))
+        if changed:
+            raise ConfigError(f"{resume_dir} was written with other settings ("
+                              + "; ".join(changed[:5]) + "): rerun with those settings to "
+                              "resume, pass --restart to start afresh, or use another --out")
     mcfg = config.model
-    train_paths, val_paths = split_runs(list(dataset), config.val_fraction, config.seed)
+    train_paths, val_paths = split_runs(runs, config.val_fraction, config.seed)
     if not val_paths:
         logger.warning("only one run: validating on the training run itself")
         val_paths = train_paths
@@ -158,13 +199,13 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
                                   weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     step, best = 0, math.inf
-    resume_dir = config.out / RESUME_DIR
-    if config.resume and (resume_dir / "state.json").exists():
+    if resuming:
         meta = load_state(resume_dir, net=net, optimizer=optimizer, generator=generator)
-        if meta.get("config") != _resume_key(config):
-            raise ConfigError(f"{resume_dir} was written with another configuration; delete it "
-                              "or use another --out")
-        step, best = int(meta["step"]), float(meta["best_val_loss"])
+        try:
+            step, best = int(meta["step"]), float(meta["best_val_loss"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"the resume state in {resume_dir} is corrupt ({exc}); delete "
+                              f"{resume_dir} to start afresh (or pass --restart)") from exc
         logger.info("resuming from step %d", step)
     started = time.perf_counter()
     train_loss = math.nan
@@ -199,8 +240,10 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
     errors = horizon_errors({"tipl": best_predictor, "linear": LinearPredictor(mcfg.context)},
                             val_samples, mcfg.horizons)
     report = relative_report(errors, mcfg.horizons)
+    skipped = sorted({lp.name for lp in dataset} - {lp.name for lp in runs})
     best_predictor.save(config.out, training={
-        "data": _data_summary(list(dataset)), "train_runs": [lp.name for lp in train_paths],
+        "data": _data_summary(runs), "skipped_runs": skipped,
+        "train_runs": [lp.name for lp in train_paths],
         "val_runs": [lp.name for lp in val_paths], "steps": config.steps,
         "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
         "recipe": config.recipe, "paths": str(config.paths),
