@@ -1,5 +1,12 @@
-"""Finished runs of ``tipl train`` and ``tipl bench`` kept on disk, so that an interrupted or
-split comparison resumes where it stopped instead of training everything again.
+"""Finished runs kept on disk, so that an interrupted collection, comparison or benchmark
+resumes where it stopped instead of training everything again: the one place that decides
+whether a finished run can be reused.
+
+* ``tipl collect``: the learning path itself is the record (:func:`finished_path`): reused when
+  it is readable and was collected with the same request (library, train spec, dtype, TIPL
+  setup, as stored in its metadata); a file collected with other settings is refused, so a
+  dataset never mixes network shapes or budgets.
+* ``tipl train`` and ``tipl bench``: see below.
 
 Each finished run is one small JSON file, ``OUT/runs/<run>.json``, holding its learning curve,
 jump counters and a fingerprint of what was trained (see :func:`fingerprint`). A file whose
@@ -13,12 +20,15 @@ import functools
 import hashlib
 import json
 import logging
+import math
 from pathlib import Path
 
 import torch
 
-from tipl_opt.collect.runner import RunResult, RunTask
+from tipl_opt.collect.runner import RunResult, RunTask, request_of
 from tipl_opt.curves import write_json
+from tipl_opt.errors import ConfigError, PathFormatError
+from tipl_opt.paths.format import read_header
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +132,66 @@ def store(folder: Path, task: RunTask, result: RunResult) -> Path | None:
         logger.warning("Cannot keep the result of %s in %s (%s); it will not be reused",
                        task.name, file.parent, exc)
         return None
+
+
+_OLDER_FIELDS = {"total_steps": ("total_steps",), "every": ("cadence", "every"),
+                 "hidden_sizes": ("network", "hidden_sizes"),
+                 "activation": ("network", "activation"),
+                 "eval_episodes": ("evaluation", "episodes")}
+"""Where learning paths written before ``request`` was recorded keep the spec's fields."""
+
+
+def _request_differences(meta: dict[str, object], task: RunTask) -> list[str]:
+    """``"field: on disk -> asked"`` for every setting that differs."""
+    asked = request_of(task)
+    stored = meta.get("request")
+    diffs: list[str] = []
+    if isinstance(stored, dict):
+        flat_asked = {**asked["spec"], "lib": asked["lib"], "dtype": asked["dtype"],
+                      "tipl": asked["tipl"]}
+        spec = stored.get("spec")
+        flat_stored = {**(spec if isinstance(spec, dict) else {}), "lib": stored.get("lib"),
+                       "dtype": stored.get("dtype"), "tipl": stored.get("tipl")}
+        for key in sorted(set(flat_asked) | set(flat_stored)):
+            if key == "seed":
+                continue
+            if json.dumps(flat_stored.get(key), sort_keys=True) != json.dumps(
+                    flat_asked.get(key), sort_keys=True):
+                diffs.append(f"{key}: {flat_stored.get(key)!r} -> {flat_asked.get(key)!r}")
+        return diffs
+    for key, where in _OLDER_FIELDS.items():  # older files: what their metadata holds
+        value: object = meta
+        for part in where:
+            value = value.get(part) if isinstance(value, dict) else None
+        want = asked["spec"][key]
+        if value is not None and json.dumps(value) != json.dumps(want):
+            diffs.append(f"{key}: {value!r} -> {want!r}")
+    return diffs
+
+
+def finished_path(task: RunTask) -> RunResult | None:
+    """The finished learning path of a collection run, or ``None`` to collect it (absent or
+    unreadable, with a warning). Raises ConfigError when the file belongs to another run or
+    was collected with other settings (names each difference)."""
+    if not task.path.exists():
+        return None
+    try:
+        header = read_header(task.path)
+    except PathFormatError as exc:
+        logger.warning("%s is unreadable (%s); it will be collected again", task.path,
+                       exc.problem)
+        return None
+    meta = header.meta
+    if (meta.get("library"), meta.get("algorithm"), meta.get("env_id"), meta.get("seed")) != (
+            task.lib, task.spec.algo, task.spec.env_id, task.spec.seed):
+        raise ConfigError(f"{task.path} belongs to another run ({meta.get('library')} "
+                          f"{meta.get('algorithm')} {meta.get('env_id')}); use another --out.")
+    diffs = _request_differences(meta, task)
+    if diffs:
+        raise ConfigError(f"{task.path} was collected with other settings ({'; '.join(diffs)}). "
+                          "A dataset must not mix them: use another --out, or delete the "
+                          "folder's runs to collect them again.")
+    t, p = header.tensors["weights"].shape
+    return RunResult(task.name, task.path, t, p, math.nan, math.nan,
+                     float(meta.get("wall_time_s", 0.0) or 0.0), skipped=True,
+                     seed=task.spec.seed)

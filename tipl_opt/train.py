@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tipl_opt import run_cache
 from tipl_opt.adapters.base import Activation, TIPLSetup, TrainSpec
-from tipl_opt.collect.executor import Executor, make_executor
-from tipl_opt.collect.runner import RunResult, RunTask, run_name, run_one
+from tipl_opt.collect.executor import Executor, Outcome, make_executor
+from tipl_opt.collect.runner import RunResult, RunTask, check_request, drain, run_name
 from tipl_opt.curves import (
     area_under_curve,
     bootstrap_median,
@@ -156,35 +156,26 @@ class TrainSummary:
 
 
 def check(config: TrainConfig) -> None:
-    """Fail before training: unknown library/algorithm/env, bad hyperparameters or jump
-    settings, an unknown predictor, an output folder that cannot be written."""
-    from tipl_opt.adapters.evaluation import check_env_id
+    """Fail before training: the run request (:func:`tipl_opt.collect.runner.check_request`:
+    library, algorithm, env, hyperparameters, output folder), the jump settings and the
+    predictor (a bad checkpoint is named now, not once runs start)."""
     from tipl_opt.jumps import JumpConfig
-    from tipl_opt.plugins import get_adapter
 
-    check_env_id(config.env)
     try:
         JumpConfig.model_validate(config.jump)
     except ValueError as exc:
         raise ConfigError(f"Invalid jump settings {config.jump}: {exc}") from exc
-    adapter = get_adapter(config.lib)
-    if config.algo.lower() not in adapter.algorithms:
-        raise ConfigError(f"The '{config.lib}' adapter cannot train '{config.algo}'. "
-                          f"Supported: {', '.join(adapter.algorithms)}.")
-    adapter.check(train_spec(config, config.seed))
     if config.predictor not in ("none", "default", "linear") and Path(config.predictor).exists():
         from tipl_opt.predictors.loading import load_checkpoint
 
-        load_checkpoint(config.predictor)  # a bad checkpoint is named now, not once runs start
+        load_checkpoint(config.predictor)
     elif config.predictor not in ("none", "default", "linear"):
         from tipl_opt.plugins import predictors
 
         if config.predictor not in predictors():
             raise ConfigError(f"Unknown predictor '{config.predictor}': use default, linear, "
                               "none or a checkpoint folder written by `tipl pretrain`.")
-    from tipl_opt.collect.runner import check_writable
-
-    check_writable(config.out)
+    check_request(config.lib, train_spec(config, config.seed), config.out)  # creates out last
 
 
 def empty_summary(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup | None]]
@@ -217,25 +208,21 @@ def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | N
                 continue
             owner[task.name] = (summary, variant)
             tasks.append(task)
+
+    def keep(outcome: Outcome) -> None:
+        summary, variant = owner[outcome.task.name]
+        if outcome.result is not None:
+            summary.variants[variant].runs.append(outcome.result)
+            run_cache.store(summary.config.out, outcome.task, outcome.result)
+            if on_result:
+                on_result(outcome.result)
+        else:
+            summary.failures[outcome.task.name] = outcome.error or "unknown error"
+
     executor = executor or make_executor(max(1, min(workers, len(tasks))))
-    outcomes = executor.run(run_one, tasks, on_event or (lambda event: None))
-    try:
-        for outcome in outcomes:
-            summary, variant = owner[outcome.task.name]
-            if outcome.result is not None:
-                summary.variants[variant].runs.append(outcome.result)
-                run_cache.store(summary.config.out, outcome.task, outcome.result)
-                if on_result:
-                    on_result(outcome.result)
-            else:
-                summary.failures[outcome.task.name] = outcome.error or "unknown error"
-    except KeyboardInterrupt:
+    if drain(executor, tasks, on_event, keep):
         for summary in summaries:
             summary.interrupted = True
-    finally:
-        close = getattr(outcomes, "close", None)
-        if close is not None:
-            close()
     for summary in summaries:
         for v in summary.variants.values():
             v.runs.sort(key=lambda r: r.name)

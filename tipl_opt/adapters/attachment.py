@@ -166,11 +166,16 @@ class Attachment:
              specs: Sequence[ParamSpec] | None) -> TIPLOptimizer:
         """A TIPLOptimizer around ``base`` (the library's own optimizer, kept as the base),
         recorded as ``part``."""
-        if kind not in GUARDS:
-            raise ConfigError(f"unknown part kind {kind!r}; one of {sorted(GUARDS)}")
         owned = [p for group in base.param_groups for p in group["params"]]
         optimizer = TIPLOptimizer(owned, self.predictor, base=base, config=self.config,
                                   specs=specs)
+        return self.adopt(part, kind, optimizer)
+
+    def adopt(self, part: str, kind: str, optimizer: TIPLOptimizer) -> TIPLOptimizer:
+        """Record a TIPLOptimizer built elsewhere (by the library, through a factory) as
+        ``part`` of ``kind``."""
+        if kind not in GUARDS:
+            raise ConfigError(f"unknown part kind {kind!r}; one of {sorted(GUARDS)}")
         self.optimizers[part], self.kinds[part] = optimizer, kind
         return optimizer
 

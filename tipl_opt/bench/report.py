@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import platform
@@ -12,9 +14,11 @@ from typing import Any
 
 import torch
 
-from tipl_opt import __version__
+from tipl_opt import __version__, atomic
 from tipl_opt.curves import plot_curves, write_json
 from tipl_opt.train import BASE, TrainSummary
+
+logger = logging.getLogger(__name__)
 
 TIPL = "tipl:default"
 LINEAR = "tipl:linear"
@@ -81,7 +85,11 @@ def _median_of(summaries: Sequence[TrainSummary], env: str, variant: str) -> flo
 
 
 def check_goals(summaries: Sequence[TrainSummary]) -> dict[str, dict[str, Any]]:
-    """Evaluate the project's goals on these results; each says met or not and why."""
+    """Evaluate the project's goals on these results; each says met or not and why. Results
+    without a single run meet nothing."""
+    if not any(v.runs for s in summaries for v in s.variants.values()):
+        return {name: {"goal": goal, "met": False, "detail": "no runs: nothing was measured"}
+                for name, goal in GOALS.items()}
     r_tipl = {s.config.env: ratio(s, TIPL) for s in summaries}
     steps_tipl = {s.config.env: _median(s, TIPL, "steps_to_threshold") for s in summaries}
     steps_lin = {s.config.env: _median(s, LINEAR, "steps_to_threshold") for s in summaries}
@@ -184,6 +192,36 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
            **dict(zip(("jump", "guard_limit"), _settings(summaries), strict=True)),
            "envs": [env_record(s) for s in summaries],
            "goals": goals, "plots": plots}
-    write_json(doc, out / f"bench-{suite}.json")
-    (out / f"bench-{suite}.md").write_text(markdown(suite, summaries, goals, plots))
+    stem = report_stem(suite, summaries, out)
+    write_json(doc, out / f"{stem}.json")
+    atomic.write_text(out / f"{stem}.md", markdown(suite, summaries, goals, plots))
+    doc["report"] = stem
     return doc
+
+
+def _runs_in(doc: Any) -> int:
+    """Runs a saved report holds (0 for anything unreadable)."""
+    try:
+        return sum(len(v["seeds"]) for env in doc["envs"] for v in env["variants"].values())
+    except (KeyError, TypeError, AttributeError):
+        return 0
+
+
+def report_stem(suite: str, summaries: Sequence[TrainSummary], out: Path) -> str:
+    """``bench-<suite>``, unless a report already there holds more runs than these results
+    (say, the whole suite, and these are one env of it): then ``bench-<suite>-<envs>``, so a
+    fuller report is never replaced by an emptier one."""
+    stem = f"bench-{suite}"
+    existing = out / f"{stem}.json"
+    runs = sum(len(v.runs) for s in summaries for v in s.variants.values())
+    if existing.exists():
+        try:
+            held = _runs_in(json.loads(existing.read_text()))
+        except (OSError, ValueError):
+            held = 0
+        if held > runs:
+            envs = "+".join(sorted(s.config.env for s in summaries)) or "empty"
+            logger.warning("%s holds %d runs, these results %d: writing %s-%s.json beside it "
+                           "instead", existing, held, runs, stem, envs)
+            return f"{stem}-{envs}"
+    return stem

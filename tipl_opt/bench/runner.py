@@ -10,6 +10,7 @@ from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.bench.report import LINEAR, TIPL
 from tipl_opt.bench.suites import BenchTask, get_suite
 from tipl_opt.collect.runner import RunResult
+from tipl_opt.errors import ConfigError
 from tipl_opt.train import BASE, TrainConfig, TrainSummary, run_many
 
 
@@ -52,6 +53,11 @@ def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
               on_event: Callable[[Any], None] | None = None,
               on_result: Callable[[RunResult], None] | None = None) -> list[TrainSummary]:
     """Train every env of ``suite`` with each variant on seeds ``seed..seed+seeds-1``."""
+    available = [t.env for t in get_suite(suite)]
+    unknown = sorted(set(envs or ()) - set(available))
+    if unknown:
+        raise ConfigError(f"Suite '{suite}' has no env {', '.join(map(repr, unknown))}; its envs: "
+                          f"{', '.join(available)}.")
     tasks = [t for t in get_suite(suite) if envs is None or t.env in envs]
     compared = variants(predictor, jump, guard_limit)
     jobs = [(task_config(t, seeds, seed, out, jump, guard_limit, predictor), compared)

@@ -44,7 +44,7 @@ def _load(name: str) -> click.Command:
     if isinstance(obj, typer.Typer):
         command = typer.main.get_command(obj)
     else:
-        single = typer.Typer(pretty_exceptions_enable=False)
+        single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
         single.command(name)(obj)
         command = typer.main.get_command(single)
     command.name = name

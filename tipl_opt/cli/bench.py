@@ -61,6 +61,6 @@ def bench_command(
     for goal in doc["goals"].values():
         mark = "[green]met[/]" if goal["met"] else "[red]not met[/]"
         console.print(f"{mark}: {goal['goal']} ({goal['detail']})")
-    console.print(f"Report: {out / f'bench-{suite}.md'}, {out / f'bench-{suite}.json'}")
+    console.print(f"Report: {out / (doc['report'] + '.md')}, {out / (doc['report'] + '.json')}")
     exit_for_runs({k: v for s in summaries for k, v in s.failures.items()},
                   any(s.interrupted for s in summaries), "finished runs are in the report")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,11 +12,13 @@ from typing import Any
 
 from tipl_opt.adapters.base import TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import check_env_id
+from tipl_opt.atomic import check_writable
 from tipl_opt.collect.config import CollectConfig
-from tipl_opt.collect.executor import Emit, Executor, make_executor
-from tipl_opt.errors import ConfigError, PathFormatError
+from tipl_opt.collect.executor import Emit, Executor, Outcome, make_executor
+from tipl_opt.errors import ConfigError
 from tipl_opt.hookspecs import hookimpl
-from tipl_opt.paths.format import SUFFIX, read_header
+from tipl_opt.jumps import JumpTally
+from tipl_opt.paths.format import SUFFIX
 from tipl_opt.paths.spec import Snapshot
 from tipl_opt.paths.writer import PathWriter, StorageDtype
 from tipl_opt.plugins import get_adapter, get_plugin_manager
@@ -91,56 +92,35 @@ def run_name(lib: str, algo: str, env_id: str, seed: int) -> str:
     return f"{lib}-{algo.lower()}-{safe_env}-s{seed}"
 
 
-def check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tipl-write-test-"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"Output folder {folder} is not writable: {exc.strerror or exc}. "
-                          "Choose another --out.") from exc
-
-
-def _existing_result(task: RunTask) -> RunResult | None:
-    """A finished run on disk (a valid file for the same library, algorithm and env)."""
-    if not task.path.exists():
-        return None
-    try:
-        header = read_header(task.path)
-    except PathFormatError as exc:
-        logger.warning("%s is unreadable (%s); it will be collected again", task.path,
-                       exc.problem)
-        return None
-    meta = header.meta
-    if (meta.get("library"), meta.get("algorithm"), meta.get("env_id"), meta.get("seed")) != (
-            task.lib, task.spec.algo, task.spec.env_id, task.spec.seed):
-        raise ConfigError(f"{task.path} belongs to another run ({meta.get('library')} "
-                          f"{meta.get('algorithm')} {meta.get('env_id')}); use another --out.")
-    t, p = header.tensors["weights"].shape
-    return RunResult(task.name, task.path, t, p, math.nan, math.nan,
-                     float(meta.get("wall_time_s", 0.0)), skipped=True, seed=task.spec.seed)
+def check_request(lib: str, spec: TrainSpec, out: Path) -> None:
+    """The one validation of a run request (collect, train and bench), before any training:
+    unknown library, algorithm or env, an action space the algorithm cannot handle, bad
+    hyperparameters, a non-writable output folder. Raises ConfigError."""
+    check_env_id(spec.env_id)
+    adapter = get_adapter(lib)
+    if spec.algo.lower() not in adapter.algorithms:
+        raise ConfigError(f"The '{lib}' adapter cannot train '{spec.algo}'. "
+                          f"Supported: {', '.join(adapter.algorithms)}.")
+    adapter.check(spec)
+    check_writable(out)
 
 
 def plan(config: CollectConfig) -> tuple[list[RunTask], list[RunResult]]:
     """Validate the configuration and split runs into (to do, already finished).
 
-    Fails fast, before any training: unknown library, algorithm or env, an action space the
-    algorithm cannot handle, bad hyperparameters, a non-writable output folder.
+    Fails fast, before any training (:func:`check_request`); a finished file collected with
+    other settings is refused (:func:`tipl_opt.run_cache.finished_path`).
     """
-    check_env_id(config.env)
-    adapter = get_adapter(config.lib)
+    from tipl_opt import run_cache
+
+    check_request(config.lib, config.train_spec(0), config.out)
     algo = config.algo.lower()
-    if algo not in adapter.algorithms:
-        raise ConfigError(f"The '{config.lib}' adapter cannot train '{config.algo}'. "
-                          f"Supported: {', '.join(adapter.algorithms)}.")
-    adapter.check(config.train_spec(0))
-    check_writable(config.out)
     todo, done = [], []
     for i in range(config.runs):
         spec = config.train_spec(i)
         name = run_name(config.lib, algo, config.env, spec.seed)
         task = RunTask(name, config.lib, spec, config.out / f"{name}{SUFFIX}", config.dtype)
-        finished = _existing_result(task)
+        finished = run_cache.finished_path(task)
         if finished is None:
             todo.append(task)
         else:
@@ -148,20 +128,47 @@ def plan(config: CollectConfig) -> tuple[list[RunTask], list[RunResult]]:
     return todo, done
 
 
+def drain(executor: Executor, tasks: list[RunTask], on_event: Callable[[Any], None] | None,
+          on_outcome: Callable[[Outcome], None]) -> bool:
+    """The one outcome loop: run ``tasks`` through ``executor``, hand every outcome to
+    ``on_outcome`` as it arrives, and return ``True`` if Ctrl-C stopped it (the finished runs
+    were handed over; the running ones are stopped)."""
+    outcomes = executor.run(run_one, tasks, on_event or (lambda event: None))
+    try:
+        for outcome in outcomes:
+            on_outcome(outcome)
+    except KeyboardInterrupt:
+        return True
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
+    return False
+
+
 class _JumpForwarder:
     """Plugin registered in the worker while a run trains: counts and forwards jumps."""
 
     def __init__(self, on_jump: Callable[[Any], None]) -> None:
         self.on_jump = on_jump
-        self.counts = {"jumps_tried": 0, "jumps_accepted": 0, "jumps_shortened": 0,
-                       "jumps_rejected": 0}
+        self.tally = JumpTally()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Jump counters of the run (snapshots are counted by the optimizers alone)."""
+        return {k: v for k, v in self.tally.items() if k != "snapshots"}
 
     @hookimpl
     def tipl_on_jump(self, report: Any) -> None:
-        self.counts["jumps_tried"] += 1
-        self.counts["jumps_accepted" if report.accepted else "jumps_rejected"] += 1
-        self.counts["jumps_shortened"] += int(report.shortened)
+        self.tally.add(report)
         self.on_jump(report)
+
+
+def request_of(task: RunTask) -> dict[str, Any]:
+    """What was asked of a collected run, as its learning path records it (and as resuming
+    compares it): library, the whole train spec, storage dtype, TIPL setup."""
+    return {"lib": task.lib, "spec": task.spec.model_dump(mode="json"), "dtype": task.dtype,
+            "tipl": task.tipl.model_dump(mode="json") if task.tipl else None}
 
 
 def run_one(task: RunTask, emit: Emit) -> RunResult:
@@ -180,6 +187,7 @@ def run_one(task: RunTask, emit: Emit) -> RunResult:
                     "activation": task.spec.activation},
         "evaluation": {"episodes": task.spec.eval_episodes, "deterministic": True},
         "tipl": task.tipl.model_dump(mode="json") if task.tipl else None,
+        "request": request_of(task),
     }
     writer = PathWriter(task.path, meta, dtype=task.dtype)
     total = task.spec.total_steps
@@ -234,23 +242,17 @@ def collect(config: CollectConfig, on_event: Callable[[Any], None] | None = None
     summary = CollectSummary(results=list(done))
     for result in done:
         logger.info("skipping %s: already collected", result.name)
+
+    def keep(outcome: Outcome) -> None:
+        if outcome.result is not None:
+            summary.results.append(outcome.result)
+            if on_result:
+                on_result(outcome.result)
+        else:
+            summary.failures[outcome.task.name] = outcome.error or "unknown error"
+            logger.error("run %s failed:\n%s", outcome.task.name, outcome.error)
+
     executor = executor or make_executor(min(config.workers, max(len(todo), 1)))
-    outcomes = executor.run(run_one, todo, on_event or (lambda event: None))
-    try:
-        for outcome in outcomes:
-            if outcome.result is not None:
-                summary.results.append(outcome.result)
-                if on_result:
-                    on_result(outcome.result)
-            else:
-                summary.failures[outcome.task.name] = outcome.error or "unknown error"
-                logger.error("run %s failed:\n%s", outcome.task.name, outcome.error)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    finally:
-        close = getattr(outcomes, "close", None)
-        if close is not None:
-            close()
+    summary.interrupted = drain(executor, todo, on_event, keep)
     summary.results.sort(key=lambda r: r.name)
     return summary
-

@@ -30,10 +30,10 @@ from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.paths import LearningPath, Snapshot, flatten
 from tipl_opt.plugins import get_plugin_manager
 from tipl_tianshou.adapter import TianshouAdapter
-from tipl_tianshou.agents import Agent, build_agent, optimized_parameters
-from tipl_tianshou.attach import TIPLAttachment
+from tipl_tianshou.algorithms import resolve
+from tipl_tianshou.attachment import TIPLAttachment
+from tipl_tianshou.build import Agent, build_agent, optimized_parameters
 from tipl_tianshou.collect import run_collection
-from tipl_tianshou.hyperparams import resolve
 from tipl_tianshou.optim import TIPLOptimizerFactory
 
 torch.set_num_threads(1)

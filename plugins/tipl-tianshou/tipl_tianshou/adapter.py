@@ -11,7 +11,7 @@ import torch
 
 from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainSpec
 from tipl_opt.adapters.evaluation import check_env_id, require_action_space
-from tipl_tianshou.hyperparams import ALGORITHMS, check_algorithm, resolve
+from tipl_tianshou.algorithms import ALGORITHMS, check_algorithm, resolve
 
 ACTION_SPACES: dict[str, tuple[type[gym.Space[Any]], ...]] = {
     "ppo": (gym.spaces.Discrete, gym.spaces.Box),
@@ -25,7 +25,7 @@ class TianshouAdapter:
     """Trains PPO, DQN and SAC with Tianshou 2's own algorithms and trainers.
 
     One training env, no Tianshou test collector or logger: tipl-opt evaluates the snapshots
-    itself. Hyperparameter keys and defaults: :mod:`tipl_tianshou.hyperparams`. Snapshot roles:
+    itself. Hyperparameter keys and defaults: :mod:`tipl_tianshou.algorithms`. Snapshot roles:
     ``"actor"``/``"critic"`` (PPO, SAC; both SAC critics are ``"critic"``), ``"q"`` (DQN).
     Tianshou is imported only when :meth:`collect` runs.
     """
@@ -52,7 +52,7 @@ class TianshouAdapter:
 
         With ``tipl``, the optimizers are TIPLOptimizers (PPO: manual jumps at rollout
         boundaries; DQN, SAC: auto; the setup's ``jump`` fields override these defaults, see
-        :mod:`tipl_tianshou.attach`), and the hyperparameters gain a ``"tipl"`` entry with the
+        :mod:`tipl_tianshou.attachment`), and the hyperparameters gain a ``"tipl"`` entry with the
         predictor and each optimizer's final jump counters."""
         self.check(spec)
         from tipl_tianshou.collect import run_collection
@@ -63,9 +63,9 @@ class TianshouAdapter:
                          episodes: int) -> tuple[float, float]:
         """Load ``params`` (named as in the snapshots) into a fresh agent and return the (mean,
         std) return of ``episodes`` deterministic episodes (see
-        :func:`tipl_tianshou.evaluation.evaluate_weights`)."""
+        :func:`tipl_tianshou.weights.evaluate_weights`)."""
         self.check(spec)
-        from tipl_tianshou.evaluation import evaluate_weights
+        from tipl_tianshou.weights import evaluate_weights
 
         return evaluate_weights(spec, params, episodes)
 

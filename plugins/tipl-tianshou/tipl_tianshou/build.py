@@ -254,7 +254,7 @@ def build_agent(algo: str, env: gym.Env[Any, Any], settings: Mapping[str, Any],
                 wrap_optim: OptimWrapping | None = None) -> Agent:
     """Build the networks and the Tianshou algorithm for ``algo`` on ``env``'s spaces.
 
-    ``settings`` are resolved hyperparameters (:func:`tipl_tianshou.hyperparams.resolve`).
+    ``settings`` are resolved hyperparameters (:func:`tipl_tianshou.algorithms.resolve`).
     ``wrap_optim``: one :data:`OptimWrapper` for every snapshotted optimizer, or a mapping from
     part labels (:data:`PARTS`) to wrappers. Seed torch before calling: the weights are
     initialised here.

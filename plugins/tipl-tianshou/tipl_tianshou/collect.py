@@ -6,7 +6,7 @@ the previous update finished (for PPO: a rollout boundary), and after training (
 weights). Between snapshots the only work added to a collect step is a counter comparison.
 
 With a :class:`~tipl_opt.adapters.TIPLSetup`, the optimizers are TIPLOptimizers
-(:mod:`tipl_tianshou.attach`): PPO jumps in ``training_fn`` before the snapshot is taken (so a
+(:mod:`tipl_tianshou.attachment`): PPO jumps in ``training_fn`` before the snapshot is taken (so a
 snapshot holds the weights the next rollout acts with), DQN and SAC inside their updates.
 """
 
@@ -25,10 +25,10 @@ from tipl_opt.adapters.base import ProgressSink, SnapshotSink, TIPLSetup, TrainS
 from tipl_opt.adapters.evaluation import GradStepCounter, SnapshotClock, evaluate, make_env
 from tipl_opt.errors import ConfigError
 from tipl_opt.paths.spec import Snapshot, TaggedParam
-from tipl_tianshou.agents import Agent, OptimWrapper, build_agent, build_collector
-from tipl_tianshou.agents import optimized_parameters as _optimized_parameters
-from tipl_tianshou.evaluation import inference_mode, policy_act
-from tipl_tianshou.hyperparams import StepBudget, plan_budget, resolve
+from tipl_tianshou.algorithms import StepBudget, plan_budget, resolve
+from tipl_tianshou.build import Agent, OptimWrapper, build_agent, build_collector
+from tipl_tianshou.build import optimized_parameters as _optimized_parameters
+from tipl_tianshou.weights import inference_mode, policy_act
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
 
     Snapshots: the initial weights (env step 0), one at the first ``training_fn`` call at or
     after each multiple of ``spec.every`` env steps, and the final weights. Each holds the
-    tensors the optimizers own (see :func:`tipl_tianshou.agents.optimized_parameters`);
+    tensors the optimizers own (see :func:`tipl_tianshou.build.optimized_parameters`);
     ``grad_steps`` counts ``step()`` calls of one optimizer: the actor-critic optimizer (PPO),
     the Q-network optimizer (DQN), or the first critic's optimizer (SAC, stepped once per
     gradient step, like the second critic and the actor). Returns are those of
@@ -117,7 +117,7 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
 
     ``on_progress`` receives the training env steps before every collect step and at the end.
     ``wrap_optim`` replaces the Adam factory of every snapshotted optimizer (identity if
-    ``None``). ``tipl`` attaches TIPLOptimizers instead (see :mod:`tipl_tianshou.attach`); the
+    ``None``). ``tipl`` attaches TIPLOptimizers instead (see :mod:`tipl_tianshou.attachment`); the
     returned hyperparameters then hold a ``"tipl"`` entry (predictor, jump config, guards,
     final counters per optimizer). Seeds numpy's and torch's global generators with
     ``spec.seed`` (after loading the predictor). Returns the hyperparameters used
@@ -125,7 +125,7 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     """
     from tianshou.env import DummyVectorEnv
 
-    from tipl_tianshou.attach import TIPLAttachment
+    from tipl_tianshou.attachment import TIPLAttachment
 
     started = time.perf_counter()
     settings = resolve(spec.algo, spec.hyperparams)

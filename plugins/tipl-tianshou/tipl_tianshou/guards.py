@@ -2,7 +2,7 @@
 
 A guard (:class:`tipl_opt.guard.JumpGuard`) measures how much a candidate jump changes what the
 agent does on a batch of recent observations, read afresh at every jump
-(:mod:`tipl_tianshou.attach` builds them):
+(:mod:`tipl_tianshou.attachment` builds them):
 
 * PPO: :class:`tipl_opt.guard.KLGuard` on the policy's action distribution (Categorical over
   the actor's probabilities, or the diagonal Normal for Box actions);

@@ -29,9 +29,8 @@ from torch.optim.lr_scheduler import LRScheduler
 from tipl_opt.errors import ConfigError
 from tipl_opt.guard import JumpGuard
 from tipl_opt.jumps import JumpConfig
-from tipl_opt.optimizer import TIPLOptimizer, guess_role
+from tipl_opt.optimizer import TIPLOptimizer, guess_role, resolve_predictor
 from tipl_opt.paths.spec import ParamSpec
-from tipl_opt.predictors import default_predictor_path, load_predictor
 from tipl_opt.predictors.base import Predictor
 
 logger = logging.getLogger(__name__)
@@ -64,16 +63,6 @@ def tagged_specs(role: str | None = None,
     return specs_for
 
 
-def resolve_predictor(predictor: Predictor | str | os.PathLike[str]) -> Predictor:
-    """Load ``predictor`` once: ``"default"`` is the embedded predictor, or ``linear`` when the
-    install ships none; a registered name, a checkpoint folder or a predictor object as
-    :func:`tipl_opt.predictors.load_predictor` takes them."""
-    if isinstance(predictor, str) and predictor == "default" and default_predictor_path() is None:
-        logger.info("no embedded default predictor; using 'linear'")
-        return load_predictor("linear")
-    return load_predictor(predictor)
-
-
 class TIPLOptimizerFactory(OptimizerFactory):
     """Wraps any Tianshou ``OptimizerFactory``: each optimizer it builds is a
     :class:`~tipl_opt.optimizer.TIPLOptimizer` around the one ``base_factory`` builds.
@@ -88,6 +77,7 @@ class TIPLOptimizerFactory(OptimizerFactory):
       set later, once the observations it needs exist).
     * ``specs_for``: names and roles of the parameters (:data:`SpecsFor`); default
       :func:`module_specs`.
+    * ``on_build``: called with each TIPLOptimizer right after it is built.
 
     :attr:`optimizers` lists the TIPLOptimizers built so far, in creation order.
     """
@@ -95,7 +85,8 @@ class TIPLOptimizerFactory(OptimizerFactory):
     def __init__(self, base_factory: OptimizerFactory,
                  predictor: Predictor | str | os.PathLike[str] = "default",
                  config: JumpConfig | Mapping[str, Any] | None = None,
-                 guard: JumpGuard | None = None, specs_for: SpecsFor = module_specs) -> None:
+                 guard: JumpGuard | None = None, specs_for: SpecsFor = module_specs,
+                 on_build: Callable[[TIPLOptimizer], object] | None = None) -> None:
         super().__init__()
         if not isinstance(base_factory, OptimizerFactory):
             raise ConfigError(f"base_factory must be a tianshou OptimizerFactory, got "
@@ -113,6 +104,7 @@ class TIPLOptimizerFactory(OptimizerFactory):
         self._predictor: Predictor | None = None
         self.guard = guard
         self.specs_for = specs_for
+        self.on_build = on_build
         self.optimizers: list[TIPLOptimizer] = []
 
     @property
@@ -147,6 +139,8 @@ class TIPLOptimizerFactory(OptimizerFactory):
         optimizer = TIPLOptimizer(owned, self.predictor, base=base, config=self.config,
                                   guard=self.guard, specs=specs)
         self.optimizers.append(optimizer)
+        if self.on_build is not None:
+            self.on_build(optimizer)
         logger.debug("built %r", optimizer)
         return optimizer
 

@@ -10,8 +10,8 @@ import torch
 
 from tipl_opt.adapters.base import TrainSpec
 from tipl_opt.adapters.evaluation import evaluate, load_params, make_env
-from tipl_tianshou.agents import Agent, build_agent, optimized_parameters
-from tipl_tianshou.hyperparams import resolve
+from tipl_tianshou.algorithms import resolve
+from tipl_tianshou.build import Agent, build_agent, optimized_parameters
 
 
 @contextmanager
