@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+from tipl_opt import atomic
 from tipl_opt.collect import CollectConfig, collect
 
 
@@ -50,7 +51,7 @@ def main() -> None:
               f"{r['env_steps_per_s']:12.0f}")
     print(f"speed-up with 2 workers: {speedup:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"rows": rows, "speedup": speedup}, indent=2))
+    atomic.write_text(args.out, json.dumps({"rows": rows, "speedup": speedup}, indent=2))
 
 
 if __name__ == "__main__":

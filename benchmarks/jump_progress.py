@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from tipl_opt import atomic
 from tipl_opt.paths import PathDataset
 from tipl_opt.predictors import LinearPredictor, TIPLPredictor, load_predictor
 from tipl_opt.pretrain import WindowSource
@@ -104,7 +105,7 @@ def main() -> None:
            "runs": [lp.name for lp in val], "runs_are": origin, "windows": len(samples),
            "horizons": list(horizons), "stats": stats}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2))
+    atomic.write_text(args.out, json.dumps(doc, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from tipl_opt import atomic
 from tipl_opt.paths import PathDataset
 from tipl_opt.predictors import LinearPredictor, TIPLConfig, TIPLPredictor
 from tipl_opt.pretrain import PretrainConfig, WindowSource, horizon_errors, pretrain, split_runs
@@ -72,7 +73,7 @@ def main() -> None:
                          for n in models},
            "pretrain_steps": args.steps, "pretrain_wall_s": timings}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "predictor_error.json").write_text(json.dumps(doc, indent=2))
+    atomic.write_text((args.out / "predictor_error.json"), json.dumps(doc, indent=2))
     print(f"wrote {args.out / 'predictor_error.json'}")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from tipl_opt import atomic
 from tipl_opt.paths import ParamSpec
 from tipl_opt.predictors import LinearPredictor, TIPLConfig, TIPLPredictor
 
@@ -57,7 +58,7 @@ def main() -> None:
         rows.append(row)
         print(f"{p:>10}" + "".join(f"{row[n]:14.2f}" for n in predictors))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"threads": 1, "context": 8, "rows": rows}, indent=2))
+    atomic.write_text(args.out, json.dumps({"threads": 1, "context": 8, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from tipl_opt import atomic
 from tipl_opt.adapters import TrainSpec
 from tipl_opt.paths import PathWriter
 from tipl_opt.plugins import get_adapter
@@ -71,8 +72,8 @@ def main() -> None:
     for r in rows:
         print(f"{r['library']:10} {r['variant']:18} {r['median_s']:9.2f} "
               f"{r['min_s']:7.2f}-{r['max_s']:<7.2f} {r['overhead_pct']:8.1f}%")
-    args.out.write_text(json.dumps({"steps": args.steps, "repeats": args.repeats,
-                                    "rows": rows, "raw": results}, indent=2))
+    atomic.write_text(args.out, json.dumps({"steps": args.steps, "repeats": args.repeats,
+                                            "rows": rows, "raw": results}, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -21,6 +21,7 @@ import torch
 from stable_baselines3 import PPO
 
 import tipl_sb3
+from tipl_opt import atomic
 from tipl_opt.optimizer import TIPLOptimizer
 
 _spent = {"snapshot": 0.0, "jump": 0.0}
@@ -75,7 +76,7 @@ def main() -> None:
               f"{r['jumps']:>6} {r['history_bytes'] / 1024:11.1f} "
               f"{r['base_state_bytes'] / 1024:14.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2))
+    atomic.write_text(args.out, json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":
