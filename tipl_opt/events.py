@@ -79,5 +79,19 @@ def forward_to_plugins(optimizer: Any, report: Any) -> None:
     get_plugin_manager().hook.tipl_on_jump(report=report)
 
 
+def jump_scalars(report: Any, part: str | None = None) -> dict[str, float]:
+    """A jump report as the scalars an RL library's logger records, keyed ``tipl/<name>``
+    (``tipl/<part>/<name>`` for one of several optimizers): ``accepted`` (1 or 0),
+    ``fraction``, ``relative_size``, ``guard`` (NaN without a guard), ``prediction_ms`` and
+    ``horizon``."""
+    prefix = f"tipl/{part}/" if part else "tipl/"
+    return {f"{prefix}accepted": float(report.accepted),
+            f"{prefix}fraction": float(report.fraction),
+            f"{prefix}relative_size": float(report.relative_size),
+            f"{prefix}guard": float(report.guard),
+            f"{prefix}prediction_ms": float(report.prediction_ms),
+            f"{prefix}horizon": float(report.horizon)}
+
+
 _PLUGIN_BRIDGE = register_global_jump_hook(forward_to_plugins)
 """The handle of the plugin bridge (``_PLUGIN_BRIDGE.remove()`` silences the plugins)."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tipl_opt import run_cache
 from tipl_opt.adapters.base import Activation, TIPLSetup, TrainSpec
-from tipl_opt.collect.executor import Executor, Outcome, make_executor
+from tipl_opt.collect.executor import Executor, ExecutorKind, Outcome, make_executor
 from tipl_opt.collect.runner import RunResult, RunTask, check_request, drain, run_name
 from tipl_opt.curves import (
     area_under_curve,
@@ -54,6 +54,13 @@ class TrainConfig(BaseModel):
     guard_limit: float | None = Field(default=None, gt=0)
     targets: Literal["actor", "critic", "both"] = "both"
     workers: int = Field(default=1, ge=1)
+    executor: ExecutorKind = "process"
+    """Where runs train: ``process`` (this machine) or ``ray`` (Ray tasks)."""
+    address: str | None = None
+    """Ray cluster to join; ``None``: a local Ray with ``workers`` CPUs."""
+    tensorboard: Path | None = None
+    """Write each run's TensorBoard events (the library's own scalars and ``tipl/`` jump
+    reports) under ``tensorboard/<run>``."""
     out: Path = Path("runs")
     save_paths: bool = False
     """Also write each run's learning path (collect format) under ``out/paths``."""
@@ -89,7 +96,9 @@ def make_tasks(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup | No
             run = f"{run_name(config.lib, config.algo, config.env, seed)}-{name.replace(':', '-')}"
             tasks.append((RunTask(run, config.lib, train_spec(config, seed),
                                   config.out / "paths" / f"{run}{SUFFIX}", "float32",
-                                  tipl=setup, write_path=config.save_paths), name))
+                                  tipl=setup, write_path=config.save_paths,
+                                  tensorboard=config.tensorboard / run
+                                  if config.tensorboard else None), name))
     return tasks
 
 
@@ -190,8 +199,10 @@ def empty_summary(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup |
 def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | None]]]],
              on_event: Callable[[Any], None] | None = None,
              on_result: Callable[[RunResult], None] | None = None,
-             executor: Executor | None = None, workers: int = 1) -> list[TrainSummary]:
-    """Train every (config, seed, variant) of several configs through one executor.
+             executor: Executor | ExecutorKind | None = None, workers: int = 1,
+             address: str | None = None) -> list[TrainSummary]:
+    """Train every (config, seed, variant) of several configs through one executor (or one
+    made for ``workers`` trials of that kind, on the Ray cluster at ``address`` if given).
 
     Each finished run is kept in ``config.out/runs`` (:mod:`tipl_opt.run_cache`); runs found
     there with the same settings are reused, so an interrupted comparison resumes."""
@@ -219,7 +230,9 @@ def run_many(jobs: Sequence[tuple[TrainConfig, Sequence[tuple[str, TIPLSetup | N
         else:
             summary.failures[outcome.task.name] = outcome.error or "unknown error"
 
-    executor = executor or make_executor(max(1, min(workers, len(tasks))))
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(max(1, min(workers, len(tasks))), executor or "process",
+                                 address)
     if drain(executor, tasks, on_event, keep):
         for summary in summaries:
             summary.interrupted = True
@@ -233,7 +246,7 @@ def run_training(config: TrainConfig, on_event: Callable[[Any], None] | None = N
                  on_result: Callable[[RunResult], None] | None = None,
                  executor: Executor | None = None) -> TrainSummary:
     """Train every (seed, variant) of ``config`` and summarise. Writes ``out/results.json``."""
-    [summary] = run_many([(config, config.variants())], on_event, on_result, executor,
-                         config.workers)
+    [summary] = run_many([(config, config.variants())], on_event, on_result,
+                         executor or config.executor, config.workers, config.address)
     write_json(summary.to_json(), config.out / "results.json")
     return summary

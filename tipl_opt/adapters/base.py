@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -91,11 +92,18 @@ class Adapter(Protocol):
         ...
 
     def collect(self, spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: ProgressSink,
-                tipl: TIPLSetup | None = None) -> dict[str, Any]:
+                tipl: TIPLSetup | None = None,
+                tensorboard: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """Train with the library's own algorithm and hand every snapshot to ``on_snapshot``.
 
         With ``tipl`` given, the agent's optimizer(s) are wrapped in a TIPLOptimizer as it
         describes, and each jump reaches the ``tipl_on_jump`` hook.
+
+        With ``tensorboard`` given (a folder for this run alone), the library's own logger
+        writes TensorBoard events there, and each jump's report goes to that logger as
+        ``tipl/`` scalars (:func:`tipl_opt.events.jump_scalars`). The run layer passes
+        ``tipl`` and ``tensorboard`` only when set, so an adapter without TensorBoard support
+        may leave the parameter out (``--tensorboard`` then fails that run by name).
 
         Snapshots hold the parameters the optimizer(s) own, tagged with their role, never
         target networks. Returns the hyperparameters actually used (JSON-serialisable), which

@@ -59,7 +59,7 @@ class Recorded:
 def record(adapter: Adapter, spec: TrainSpec, tipl: TIPLSetup | None = None) -> Recorded:
     """Collect ``spec`` with ``adapter`` and keep what the sinks saw."""
     rec = Recorded()
-    extra = {"tipl": tipl} if tipl is not None else {}
+    extra: dict[str, Any] = {"tipl": tipl} if tipl is not None else {}
     rec.hyperparameters = adapter.collect(spec, rec.on_snapshot, rec.progress.append, **extra)
     return rec
 

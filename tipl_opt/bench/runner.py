@@ -9,6 +9,7 @@ from typing import Any
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.bench.report import LINEAR, TIPL
 from tipl_opt.bench.suites import BenchTask, get_suite
+from tipl_opt.collect.executor import ExecutorKind
 from tipl_opt.collect.runner import RunResult
 from tipl_opt.errors import ConfigError
 from tipl_opt.train import BASE, TrainConfig, TrainSummary, run_many
@@ -38,21 +39,26 @@ def variants(predictor: str = "default", jump: dict[str, Any] | None = None,
 
 def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
                 jump: dict[str, Any] | None = None, guard_limit: float | None = None,
-                predictor: str = "default") -> TrainConfig:
+                predictor: str = "default", tensorboard: Path | None = None) -> TrainConfig:
     return TrainConfig(lib=task.lib, algo=task.algo, env=task.env, steps=task.steps,
                        predictor=predictor,
                        seed=seed, seeds=seeds, every=task.every,
                        eval_episodes=task.eval_episodes, hyperparams=task.hyperparams,
                        hidden_sizes=task.hidden_sizes, jump=jump or {},
-                       guard_limit=guard_limit, out=out / task.env)
+                       guard_limit=guard_limit, out=out / task.env,
+                       tensorboard=tensorboard / task.env if tensorboard else None)
 
 
 def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
               predictor: str = "default", envs: list[str] | None = None,
               jump: dict[str, Any] | None = None, guard_limit: float | None = None,
               on_event: Callable[[Any], None] | None = None,
-              on_result: Callable[[RunResult], None] | None = None) -> list[TrainSummary]:
-    """Train every env of ``suite`` with each variant on seeds ``seed..seed+seeds-1``."""
+              on_result: Callable[[RunResult], None] | None = None,
+              executor: ExecutorKind = "process", address: str | None = None,
+              tensorboard: Path | None = None) -> list[TrainSummary]:
+    """Train every env of ``suite`` with each variant on seeds ``seed..seed+seeds-1``, through
+    the ``executor`` kind (Ray: on the cluster at ``address`` if given); with ``tensorboard``,
+    each run writes its events under ``tensorboard/<env>/<run>``."""
     available = [t.env for t in get_suite(suite)]
     unknown = sorted(set(envs or ()) - set(available))
     if unknown:
@@ -60,6 +66,6 @@ def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
                           f"{', '.join(available)}.")
     tasks = [t for t in get_suite(suite) if envs is None or t.env in envs]
     compared = variants(predictor, jump, guard_limit)
-    jobs = [(task_config(t, seeds, seed, out, jump, guard_limit, predictor), compared)
-            for t in tasks]
-    return run_many(jobs, on_event, on_result, workers=workers)
+    jobs = [(task_config(t, seeds, seed, out, jump, guard_limit, predictor, tensorboard),
+             compared) for t in tasks]
+    return run_many(jobs, on_event, on_result, executor, workers, address)

@@ -10,8 +10,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tipl_opt.bench import SUITES, run_suite, write_report
 from tipl_opt.cli.console import console, exit_for_runs, fail
-from tipl_opt.cli.options import parse_hyperparams
+from tipl_opt.cli.options import (
+    ADDRESS_HELP,
+    EXECUTOR_HELP,
+    TENSORBOARD_HELP,
+    parse_hyperparams,
+)
 from tipl_opt.cli.train import _Live, reused_note, summary_table
+from tipl_opt.collect.executor import ExecutorKind
 from tipl_opt.errors import TiplError
 
 
@@ -19,6 +25,9 @@ def bench_command(
     suite: Annotated[str, typer.Option(help=f"One of: {', '.join(SUITES)}.")] = "smoke",
     seeds: Annotated[int, typer.Option(help="Seeds per env and variant.")] = 3,
     workers: Annotated[int, typer.Option(help="Runs in parallel processes.")] = 1,
+    executor: Annotated[ExecutorKind, typer.Option(help=EXECUTOR_HELP)] = "process",
+    address: Annotated[str | None, typer.Option(help=ADDRESS_HELP)] = None,
+    tensorboard: Annotated[Path | None, typer.Option(help=TENSORBOARD_HELP)] = None,
     out: Annotated[Path, typer.Option(help="Folder for JSON, markdown and PNG plots.")]
     = Path("results"),
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
@@ -49,6 +58,8 @@ def bench_command(
                                   predictor=predictor, envs=env,
                                   jump=parse_hyperparams(jump or [], "--jump"),
                                   guard_limit=guard_limit,
+                                  executor=executor,
+                                  address=address, tensorboard=tensorboard,
                                   on_event=live.on_event,
                                   on_result=live.on_result)
     except (TiplError, ValueError) as exc:  # ValueError: pydantic rejected a setting

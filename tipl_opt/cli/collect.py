@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tipl_opt.cli.console import console, exit_for_runs, fail
-from tipl_opt.cli.options import parse_ints
+from tipl_opt.cli.options import ADDRESS_HELP, EXECUTOR_HELP, parse_ints
 from tipl_opt.collect import (
     CollectConfig,
     CollectSummary,
@@ -28,6 +28,7 @@ from tipl_opt.collect import (
     collect,
     load_config,
 )
+from tipl_opt.collect.executor import ExecutorKind
 from tipl_opt.collect.runner import plan
 from tipl_opt.errors import TiplError
 
@@ -90,6 +91,8 @@ def collect_command(
     every: Annotated[int | None, typer.Option(help="Env steps between snapshots.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: data).")] = None,
     workers: Annotated[int | None, typer.Option(help="Runs in parallel processes.")] = None,
+    executor: Annotated[ExecutorKind | None, typer.Option(help=EXECUTOR_HELP)] = None,
+    address: Annotated[str | None, typer.Option(help=ADDRESS_HELP)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the first run.")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 64,64.")] = None,
     activation: Annotated[str | None, typer.Option(help="tanh or relu.")] = None,
@@ -106,7 +109,8 @@ def collect_command(
     Example: tipl collect --lib sb3 --algo ppo --env CartPole-v1 --runs 8 --steps 50000
     """
     overrides = {"lib": lib, "algo": algo, "env": env, "runs": runs, "steps": steps,
-                 "every": every, "out": out, "workers": workers, "seed": seed,
+                 "every": every, "out": out, "workers": workers, "executor": executor,
+                 "address": address, "seed": seed,
                  "hidden_sizes": parse_ints(hidden), "activation": activation,
                  "eval_episodes": eval_episodes, "dtype": dtype}
     try:

@@ -35,3 +35,10 @@ def parse_hyperparams(items: list[str], flag: str = "--hp") -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+EXECUTOR_HELP = "Where runs train: process (this machine) or ray (Ray tasks; the ray extra)."
+ADDRESS_HELP = ("Ray cluster to join with --executor ray (auto, HOST:6379); default: a local "
+                "Ray with --workers CPUs.")
+TENSORBOARD_HELP = ("Folder for TensorBoard events: one subfolder per run with the library's "
+                    "own scalars and the tipl/ jump reports.")

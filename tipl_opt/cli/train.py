@@ -18,8 +18,15 @@ from rich.progress import (
 from rich.table import Table
 
 from tipl_opt.cli.console import console, exit_for_runs, fail
-from tipl_opt.cli.options import parse_hyperparams, parse_ints
+from tipl_opt.cli.options import (
+    ADDRESS_HELP,
+    EXECUTOR_HELP,
+    TENSORBOARD_HELP,
+    parse_hyperparams,
+    parse_ints,
+)
 from tipl_opt.collect import RunEvent, RunResult
+from tipl_opt.collect.executor import ExecutorKind
 from tipl_opt.curves import plot_curves
 from tipl_opt.errors import TiplError
 from tipl_opt.train import BASE, TrainConfig, TrainSummary, run_training
@@ -134,6 +141,9 @@ def train_command(
     eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 5,
     hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 64,64.")] = None,
     workers: Annotated[int, typer.Option(help="Runs in parallel processes.")] = 1,
+    executor: Annotated[ExecutorKind, typer.Option(help=EXECUTOR_HELP)] = "process",
+    address: Annotated[str | None, typer.Option(help=ADDRESS_HELP)] = None,
+    tensorboard: Annotated[Path | None, typer.Option(help=TENSORBOARD_HELP)] = None,
     out: Annotated[Path, typer.Option(help="Folder for results.json, curves.png, paths/.")]
     = Path("runs"),
     save_paths: Annotated[bool, typer.Option(
@@ -159,7 +169,8 @@ def train_command(
     options: dict[str, Any] = {
         "lib": lib, "algo": algo, "env": env, "steps": steps, "predictor": predictor,
         "compare": compare, "seed": seed, "seeds": seeds, "every": every,
-        "eval_episodes": eval_episodes, "workers": workers, "out": out,
+        "eval_episodes": eval_episodes, "workers": workers, "executor": executor,
+        "address": address, "tensorboard": tensorboard, "out": out,
         "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit}
     if hidden:
         options["hidden_sizes"] = parse_ints(hidden)

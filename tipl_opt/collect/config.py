@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tipl_opt.adapters.base import Activation, TrainSpec
+from tipl_opt.collect.executor import ExecutorKind
 from tipl_opt.errors import ConfigError
 
 
@@ -30,6 +31,11 @@ class CollectConfig(BaseModel):
     """Env steps between snapshots (on-policy: the next rollout boundary)."""
     seed: int = 0
     workers: int = Field(default=1, ge=1)
+    executor: ExecutorKind = "process"
+    """Where runs train: ``process`` (this machine) or ``ray`` (Ray tasks)."""
+    address: str | None = None
+    """Ray cluster to join (``auto``, ``host:6379``); ``None``: a local Ray with ``workers``
+    CPUs."""
     out: Path = Path("data")
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: Activation = "tanh"

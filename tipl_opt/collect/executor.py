@@ -1,4 +1,5 @@
-"""Run independent trials somewhere: in this process, or in a pool of local processes.
+"""Run independent trials somewhere: in this process, in a pool of local processes, or as Ray
+tasks (:mod:`tipl_opt.collect.ray_executor`).
 
 The :class:`Executor` protocol is all the collection code needs, so a cluster engine (Ray, Dask,
 Slurm) can replace the local pool without touching the rest.
@@ -12,7 +13,9 @@ import queue
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from tipl_opt.errors import ConfigError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -121,6 +124,19 @@ class ProcessExecutor:
                 proc.join()
 
 
-def make_executor(workers: int) -> Executor:
-    """The local executor for ``workers`` parallel trials."""
+ExecutorKind = Literal["process", "ray"]
+"""Where trials run: ``process`` (this machine: inline for one worker, else a process pool) or
+``ray`` (Ray tasks: :class:`~tipl_opt.collect.ray_executor.RayExecutor`)."""
+
+
+def make_executor(workers: int, kind: ExecutorKind = "process",
+                  address: str | None = None) -> Executor:
+    """The executor for ``workers`` parallel trials: local (``process``) or Ray tasks, on the
+    cluster at ``address`` when given (Ray only)."""
+    if kind == "ray":
+        from tipl_opt.collect.ray_executor import RayExecutor
+
+        return RayExecutor(workers, address)
+    if address is not None:
+        raise ConfigError("--address needs --executor ray")
     return InlineExecutor() if workers == 1 else ProcessExecutor(workers)

@@ -39,6 +39,9 @@ class RunTask:
     """Attach TIPLOptimizer as described (``None``: the library's own optimizer)."""
     write_path: bool = True
     """Write the learning-path file (``False``: only the curve comes back)."""
+    tensorboard: Path | None = None
+    """The run's own TensorBoard folder (``None``: no TensorBoard events); not part of what
+    the run is, so a finished run is reused whatever this says."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,9 @@ def run_one(task: RunTask, emit: Emit) -> RunResult:
         task.name, "jump", env_steps_now[0], total, accepted=bool(report.accepted))))
     pm.register(forwarder)
     try:
-        extra = {"tipl": task.tipl} if task.tipl is not None else {}
+        extra: dict[str, Any] = {"tipl": task.tipl} if task.tipl is not None else {}
+        if task.tensorboard is not None:
+            extra["tensorboard"] = task.tensorboard
         hyperparameters = adapter.collect(task.spec, on_snapshot, on_progress, **extra)
     finally:
         pm.unregister(forwarder)
@@ -252,7 +257,8 @@ def collect(config: CollectConfig, on_event: Callable[[Any], None] | None = None
             summary.failures[outcome.task.name] = outcome.error or "unknown error"
             logger.error("run %s failed:\n%s", outcome.task.name, outcome.error)
 
-    executor = executor or make_executor(min(config.workers, max(len(todo), 1)))
+    executor = executor or make_executor(min(config.workers, max(len(todo), 1)),
+                                         config.executor, config.address)
     summary.interrupted = drain(executor, todo, on_event, keep)
     summary.results.sort(key=lambda r: r.name)
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,17 +42,20 @@ class SB3Adapter:
         require_action_space(spec.algo, spec.env_id, info.action_spaces)
 
     def collect(self, spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: ProgressSink,
-                tipl: TIPLSetup | None = None) -> dict[str, Any]:
+                tipl: TIPLSetup | None = None,
+                tensorboard: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """Check ``spec``, then train it and emit snapshots (see
         :func:`tipl_sb3.collect.run_collection`); returns the hyperparameters used.
 
         With ``tipl``, the agent's optimizers are wrapped by :func:`tipl_sb3.attach` (the
         setup's ``jump`` fields override its defaults) and the hyperparameters gain a
-        ``"tipl"`` entry with the predictor and each optimizer's final jump counters."""
+        ``"tipl"`` entry with the predictor and each optimizer's final jump counters. With
+        ``tensorboard``, SB3's logger writes TensorBoard events there (its own scalars and
+        the ``tipl/`` jump reports)."""
         self.check(spec)
         from tipl_sb3.collect import run_collection
 
-        return run_collection(spec, on_snapshot, on_progress, tipl)
+        return run_collection(spec, on_snapshot, on_progress, tipl, tensorboard)
 
     def evaluate_weights(self, spec: TrainSpec, params: Mapping[str, torch.Tensor],
                          episodes: int) -> tuple[float, float]:

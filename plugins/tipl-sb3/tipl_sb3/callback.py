@@ -11,6 +11,14 @@ Safe points, where no update is half done:
 
 The PPO/A2C guard observes the newest rollout observations, captured at each rollout end
 (:class:`~tipl_sb3.guards.RecentRolloutObservations`).
+
+Every jump is recorded in the agent's own logger (``model.logger.record``), so SB3's
+TensorBoard, CSV and W&B outputs show it next to ``train/`` and ``rollout/``: ``tipl/accepted``,
+``tipl/fraction``, ``tipl/relative_size``, ``tipl/guard``, ``tipl/prediction_ms``,
+``tipl/horizon`` (:func:`tipl_opt.events.jump_scalars`; SAC/TD3 with both parts:
+``tipl/actor/...`` and ``tipl/critic/...``) and the running ``tipl/jumps_accepted`` and
+``tipl/jumps_tried``. SB3 writes them at its next ``dump``; the callback dumps once more at the
+end of training if a jump came after SB3's last one.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from tipl_opt.adapters.attachment import Attachment
 from tipl_opt.errors import ConfigError
+from tipl_opt.events import jump_scalars
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_sb3.guards import RecentRolloutObservations
 
@@ -48,6 +57,20 @@ class TIPLCallback(BaseCallback):
         self.attachment = attachment
         self.on_policy = attachment.on_policy
         self.rollout_observations = rollout_observations
+        several = len(attachment.optimizers) > 1
+        for part, opt in attachment.optimizers.items():
+            opt.register_jump_hook(self._recorder(part if several else None))
+
+    def _recorder(self, part: str | None) -> Any:
+        def record(optimizer: TIPLOptimizer, report: Any) -> None:
+            log = self.attached_to.logger
+            for key, value in jump_scalars(report, part).items():
+                log.record(key, value)
+            prefix = f"tipl/{part}/" if part else "tipl/"
+            log.record(f"{prefix}jumps_accepted", optimizer.counters["jumps_accepted"])
+            log.record(f"{prefix}jumps_tried", optimizer.counters["jumps_tried"])
+
+        return record
 
     @property
     def optimizers(self) -> dict[str, TIPLOptimizer]:
@@ -69,6 +92,10 @@ class TIPLCallback(BaseCallback):
         if self.model is not self.attached_to:
             raise ConfigError("This TIPLCallback was made by attach() for another model; call "
                               "tipl_sb3.attach(model) for the model you train.")
+
+    def _on_training_end(self) -> None:
+        if any(key.startswith("tipl/") for key in self.logger.name_to_value):
+            self.logger.dump(self.num_timesteps)  # a jump SB3 has not written yet
 
     def _on_rollout_start(self) -> None:
         if self.on_policy:

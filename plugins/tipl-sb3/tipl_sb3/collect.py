@@ -27,6 +27,7 @@ comparison and allocates nothing.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -126,7 +127,8 @@ class SnapshotCallback(BaseCallback):
 
 
 def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: ProgressSink,
-                   tipl: TIPLSetup | None = None) -> dict[str, Any]:
+                   tipl: TIPLSetup | None = None,
+                   tensorboard: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Build the agent of ``spec``, train it for ``spec.total_steps`` env steps with
     :class:`SnapshotCallback` and return the hyperparameters used (see
     :func:`tipl_sb3.build.describe`).
@@ -138,9 +140,16 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     ``grad_steps`` counts ``step()`` calls of the policy optimizer (PPO/A2C/DQN) or of the
     critic optimizer (SAC/TD3, which steps once per gradient step). PPO/A2C train until the
     first rollout boundary at or after ``total_steps``, so the last ``env_steps`` may exceed it.
+
+    ``tensorboard``: a folder for SB3's logger to write TensorBoard events into (SB3's own
+    ``train/``, ``rollout/`` and ``time/`` scalars and TIPL's ``tipl/`` jump reports).
     """
     started = time.perf_counter()
     model = build_model(spec)
+    if tensorboard is not None:
+        from stable_baselines3.common.logger import configure
+
+        model.set_logger(configure(os.fspath(tensorboard), ["tensorboard"]))
     used_policy_kwargs = constructor_kwargs(spec)["policy_kwargs"]
     optimizers = owned_optimizers(model, spec.algo)
     # On the base optimizer: a TIPL optimizer steps it once per gradient step.
@@ -166,6 +175,8 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
         counter.remove()
         eval_env.close()
         _close_training_env(model)
+        if tensorboard is not None:
+            model.logger.close()
     logger.info("sb3 %s on %s (seed %d): %d env steps, %d snapshots, %d gradient steps in %.1fs",
                 spec.algo, spec.env_id, spec.seed, model.num_timesteps, callback.snapshots,
                 counter.count, time.perf_counter() - started)
