@@ -27,6 +27,7 @@ A new adapter's attachment, in outline::
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -90,17 +91,39 @@ def make_guard(kind: str, inputs: GuardInputs, limit: float) -> JumpGuard:
     return guard
 
 
+MIN_SNAPSHOT_ENV_STEPS = 256
+"""On-policy snapshots are at least this many env steps apart by default, so that short
+rollouts (A2C's 5 steps) do not make jumps constant: a window then spans at least
+``context x 256`` env steps of training."""
+
+
+def rollout_snapshot_every(env_steps: int, optimizer_steps: int,
+                           min_env_steps: int = MIN_SNAPSHOT_ENV_STEPS) -> int:
+    """``snapshot_every`` (in optimizer steps, manual mode) that puts a snapshot at the first
+    rollout boundary at least ``min_env_steps`` env steps after the previous one, for rollouts
+    of ``env_steps`` env steps followed by ``optimizer_steps`` optimizer steps. Rollouts of
+    ``min_env_steps`` or more give 1: a snapshot at every boundary."""
+    rollouts = max(1, math.ceil(min_env_steps / max(env_steps, 1)))
+    # (k - 1) whole updates plus one step: robust to an update stopped early (PPO target_kl)
+    return (rollouts - 1) * max(optimizer_steps, 1) + 1
+
+
 def jump_config(library: str, algo: str, *, on_policy: bool,
                 config: JumpConfig | Mapping[str, Any] | None = None,
-                auto_defaults: Mapping[str, Any] | None = None) -> JumpConfig:
+                auto_defaults: Mapping[str, Any] | None = None,
+                rollout: tuple[int, int] | None = None) -> JumpConfig:
     """The jump config of ``algo``: its defaults updated with the fields ``config`` sets.
 
-    Defaults: on-policy ``mode="manual"`` with ``snapshot_every=1`` (every rollout boundary is
-    a snapshot); off-policy ``mode="auto"`` plus the adapter's ``auto_defaults`` (cadence in
-    gradient steps). On-policy algorithms refuse ``mode="auto"``: a jump inside an update
-    would break the rollout's log-probabilities and values. Raises ConfigError.
+    Defaults: on-policy ``mode="manual"`` with a snapshot at every rollout boundary, or, for
+    ``rollout=(env steps, optimizer steps)`` per rollout shorter than
+    :data:`MIN_SNAPSHOT_ENV_STEPS`, at the first boundary that many env steps on
+    (:func:`rollout_snapshot_every`); off-policy ``mode="auto"`` plus the adapter's
+    ``auto_defaults`` (cadence in gradient steps). On-policy algorithms refuse
+    ``mode="auto"``: a jump inside an update would break the rollout's log-probabilities and
+    values. Raises ConfigError.
     """
-    fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": 1} if on_policy
+    every = rollout_snapshot_every(*rollout) if rollout is not None else 1
+    fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": every} if on_policy
                               else {"mode": "auto", **(auto_defaults or {})})
     if isinstance(config, JumpConfig):
         fields.update(config.explicit())
@@ -139,7 +162,8 @@ class Attachment:
     * ``setup``: predictor, jump fields, guard on/off and limit (a
       :class:`~tipl_opt.adapters.TIPLSetup`); ``predictor`` overrides ``setup.predictor`` with
       an object;
-    * ``auto_defaults``: the adapter's off-policy jump defaults (:func:`jump_config`).
+    * ``auto_defaults``: the adapter's off-policy jump defaults, ``rollout``: an on-policy
+      agent's (env steps, optimizer steps) per rollout (:func:`jump_config`).
 
     The predictor is resolved once and shared by every part.
     """
@@ -147,11 +171,12 @@ class Attachment:
     def __init__(self, library: str, algo: str, *, on_policy: bool, setup: TIPLSetup,
                  predictor: Predictor | str | None = None,
                  config: JumpConfig | Mapping[str, Any] | None = None,
-                 auto_defaults: Mapping[str, Any] | None = None) -> None:
+                 auto_defaults: Mapping[str, Any] | None = None,
+                 rollout: tuple[int, int] | None = None) -> None:
         self.library, self.algo, self.on_policy, self.setup = library, algo, on_policy, setup
         self.config = jump_config(library, algo, on_policy=on_policy,
                                   config=config if config is not None else setup.jump,
-                                  auto_defaults=auto_defaults)
+                                  auto_defaults=auto_defaults, rollout=rollout)
         spec = predictor if predictor is not None else setup.predictor
         self.predictor: Predictor = resolve_predictor(spec, self.config.prediction.context)
         self.optimizers: dict[str, TIPLOptimizer] = {}

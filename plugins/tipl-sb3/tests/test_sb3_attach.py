@@ -29,12 +29,15 @@ from tipl_opt.jumps import JumpConfig, JumpReport
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.plugins import get_plugin_manager
 from tipl_sb3 import SB3Adapter, TIPLCallback, attach
-from tipl_sb3.attachment import jump_config
+from tipl_sb3.attachment import jump_config, rollout_size
 
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[3]
 PPO_HP: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 2}
+EVERY_BOUNDARY = {"snapshot_every": 1}
+"""These rollouts are shorter than 256 env steps, so by default a snapshot is taken only every
+few boundaries; the cadence traced above asks for one at every boundary."""
 OFF_HP: dict[str, Any] = {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}
 SMALL = {"net_arch": [32, 32]}
 
@@ -152,6 +155,23 @@ def test_the_callback_refuses_another_model() -> None:
         ppo().learn(64, callback=callback)
 
 
+# -- on-policy: snapshots sized in env steps ----------------------------------------------------
+def test_short_rollouts_snapshot_every_256_env_steps_by_default() -> None:
+    a2c = A2C("MlpPolicy", "CartPole-v1", seed=0, device="cpu", n_steps=5)
+    assert rollout_size(a2c, "a2c") == (5, 1)
+    callback = attach(a2c, "linear", guard=False)
+    assert callback.optimizers["policy"].config.schedule.snapshot_every == 52  # 52 rollouts
+    a2c.learn(2600, callback=callback)
+    counters = callback.counters()["policy"]
+    assert counters["snapshots"] == 10 + counters["jumps_tried"]  # one per 260 env steps
+    assert counters["jumps_tried"] == 1  # the 8th snapshot, at 1,820 env steps
+    model = ppo()  # 64 env steps, 2 optimizer steps per rollout: every 4th boundary
+    assert rollout_size(model, "ppo") == (64, 2)
+    assert attach(model, "linear").optimizers["policy"].config.schedule.snapshot_every == 7
+    big = PPO("MlpPolicy", "CartPole-v1", n_steps=512, batch_size=64, device="cpu")
+    assert attach(big, "linear").optimizers["policy"].config.schedule.snapshot_every == 1
+
+
 # -- on-policy: jumps only at rollout starts ----------------------------------------------------
 @pytest.mark.parametrize(("cls", "hp", "steps_per_rollout"), [
     (PPO, PPO_HP, 2), (A2C, {"n_steps": 16}, 1)])
@@ -161,7 +181,7 @@ def test_on_policy_jumps_only_at_rollout_starts(cls: type[BaseAlgorithm], hp: di
     model = cls("MlpPolicy", "CartPole-v1", seed=0, device="cpu", **hp)
     buffer = model.rollout_buffer  # type: ignore[attr-defined]
     recorder.probe = lambda: (model.num_timesteps, buffer.pos, buffer.full)
-    callback = attach(model, "linear")
+    callback = attach(model, "linear", EVERY_BOUNDARY)
     model.learn(1400, callback=callback)
     n_steps = hp["n_steps"]
     expected_at = [448 * k for k in range(1, 4)] if cls is PPO else [112 * k for k in range(1, 13)]
@@ -191,7 +211,7 @@ def test_a_guard_of_limit_zero_rejects_every_jump_and_keeps_training_as_plain_sb
         def _on_step(self) -> bool:
             return True
 
-    callback = attach(model, "linear", guard_limit=0.0)
+    callback = attach(model, "linear", EVERY_BOUNDARY, guard_limit=0.0)
     model.learn(1000, callback=CallbackList([WeightsAtRolloutStart(), callback]))
     assert len(recorder.jumps) == 2
     for report, weights in recorder.jumps:
@@ -278,7 +298,7 @@ def test_dqn_rejected_jumps_restore_the_exact_weights(recorder: JumpRecorder) ->
 # -- save and load ------------------------------------------------------------------------------
 def trained_ppo(steps: int, guard: bool = True) -> tuple[PPO, TIPLCallback]:
     model = ppo()
-    callback = attach(model, "linear", guard=guard)
+    callback = attach(model, "linear", EVERY_BOUNDARY, guard=guard)
     model.learn(steps, callback=callback)
     return model, callback
 
@@ -347,7 +367,7 @@ def test_collect_with_a_tipl_setup_reports_the_counters() -> None:
     env_steps: list[int] = []
     hyperparameters = SB3Adapter().collect(
         spec, lambda s: env_steps.append(s.env_steps), lambda n: None,
-        tipl=TIPLSetup(predictor="linear", jump={"horizon": 2}))
+        tipl=TIPLSetup(predictor="linear", jump={"horizon": 2, **EVERY_BOUNDARY}))
     assert env_steps == [0, 320, 640, 960, 1024]  # the cadence of a plain collection
     tipl = hyperparameters["tipl"]
     assert tipl["predictor"] == "linear" and tipl["jump"]["horizon"] == 2

@@ -16,6 +16,7 @@ ignores the extra ``"tipl"`` entry, which is why resuming reads it from the zip 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,15 +44,30 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound="BaseAlgorithm")
-__all__ = ["attach", "jump_config", "load", "part_kind", "saved_tipl_states"]
+__all__ = ["attach", "jump_config", "load", "part_kind", "rollout_size", "saved_tipl_states"]
 
 
-def jump_config(algo: str, config: JumpConfig | Mapping[str, Any] | None) -> JumpConfig:
+def jump_config(algo: str, config: JumpConfig | Mapping[str, Any] | None,
+                rollout: tuple[int, int] | None = None) -> JumpConfig:
     """The jump config for ``algo`` (:func:`tipl_opt.adapters.attachment.jump_config`):
-    PPO/A2C ``mode="manual"`` with a snapshot at every rollout boundary, DQN/SAC/TD3
-    ``mode="auto"`` (JumpConfig's cadence, in gradient steps), updated with ``config``."""
+    PPO/A2C ``mode="manual"`` with a snapshot at every rollout boundary (every few, for
+    rollouts shorter than 256 env steps: ``rollout`` = env and optimizer steps per rollout),
+    DQN/SAC/TD3 ``mode="auto"`` (JumpConfig's cadence, in gradient steps), updated with
+    ``config``."""
     return core_jump_config("SB3", algo, on_policy=algorithm_info(algo).on_policy,
-                            config=config)
+                            config=config, rollout=rollout)
+
+
+def rollout_size(model: BaseAlgorithm, algo: str) -> tuple[int, int] | None:
+    """(env steps, optimizer steps) of one PPO/A2C rollout and its update; ``None`` for
+    off-policy algorithms."""
+    if not algorithm_info(algo).on_policy:
+        return None
+    agent: Any = model
+    env_steps = int(agent.n_steps) * int(agent.n_envs)
+    if algo == "a2c":
+        return env_steps, 1
+    return env_steps, int(agent.n_epochs) * math.ceil(env_steps / int(agent.batch_size))
 
 
 def part_kind(algo: str, part: str) -> str:
@@ -151,7 +167,7 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
     setup = TIPLSetup(guard=guard, guard_limit=guard_limit, targets=targets)
     on_policy = algorithm_info(algo).on_policy
     attachment = Attachment("SB3", algo, on_policy=on_policy, setup=setup, config=config,
-                            predictor=predictor)
+                            predictor=predictor, rollout=rollout_size(model, algo))
 
     from tipl_sb3.callback import TIPLCallback
     from tipl_sb3.guards import RecentRolloutObservations

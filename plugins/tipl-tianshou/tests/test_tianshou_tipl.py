@@ -31,7 +31,7 @@ from tipl_opt.paths import LearningPath, Snapshot, flatten
 from tipl_opt.plugins import get_plugin_manager
 from tipl_tianshou.adapter import TianshouAdapter
 from tipl_tianshou.algorithms import resolve
-from tipl_tianshou.attachment import TIPLAttachment
+from tipl_tianshou.attachment import TIPLAttachment, rollout_size
 from tipl_tianshou.build import Agent, build_agent, optimized_parameters
 from tipl_tianshou.collect import run_collection
 from tipl_tianshou.optim import TIPLOptimizerFactory
@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[3]
 PPO_SPEC = TrainSpec(algo="ppo", env_id="CartPole-v1", seed=0, total_steps=3000, every=100,
                      hidden_sizes=(16,), eval_episodes=0,
                      hyperparams={"collection_step_num_env_steps": 100})
-"""30 rollouts of 100 steps, a snapshot at every rollout boundary: 4 jumps with 'linear'."""
+"""30 rollouts of 100 steps, a snapshot at every rollout boundary (:data:`EVERY_BOUNDARY`; by
+default rollouts this short snapshot every third boundary): 4 jumps with 'linear'."""
+EVERY_BOUNDARY = {"snapshot_every": 1}
 
 
 class JumpRecorder:
@@ -197,9 +199,20 @@ def test_bad_setups_fail_before_training() -> None:
 
 # -- where jumps happen ---------------------------------------------------------------------
 
+def test_short_ppo_collects_snapshot_every_256_env_steps_by_default() -> None:
+    settings = resolve("ppo", {"collection_step_num_env_steps": 100})
+    rollout = rollout_size("ppo", settings, 100)
+    assert rollout == (100, settings["update_step_num_repetitions"] * 2)  # 2 batches of 64
+    attachment = TIPLAttachment("ppo", TIPLSetup(predictor="linear"), rollout)
+    assert attachment.config.schedule.snapshot_every == 2 * rollout[1] + 1  # every 3rd
+    assert TIPLAttachment("ppo", TIPLSetup(), (512, 80)).config.schedule.snapshot_every == 1
+    assert rollout_size("sac", resolve("sac", {}), 10) is None
+
+
 @pytest.mark.slow
 def test_ppo_jumps_only_at_rollout_boundaries() -> None:
-    snapshots, hyperparams, reports = _cached("ppo-tipl", PPO_SPEC, TIPLSetup(predictor="linear"))
+    snapshots, hyperparams, reports = _cached("ppo-tipl", PPO_SPEC,
+                                              TIPLSetup(predictor="linear", jump=EVERY_BOUNDARY))
     summary = hyperparams["tipl"]
     counters = summary["counters"]["actor_critic"]
     assert summary["predictor"] == "linear" and summary["jump"]["mode"] == "manual"
@@ -223,7 +236,8 @@ def test_ppo_jumps_only_at_rollout_boundaries() -> None:
 def test_a_guard_that_rejects_everything_leaves_the_base_trajectory() -> None:
     base, _, _ = _cached("ppo-base", PPO_SPEC, None)
     tipl, hyperparams, reports = _cached(
-        "ppo-reject", PPO_SPEC, TIPLSetup(predictor="linear", guard_limit=0.0))
+        "ppo-reject", PPO_SPEC, TIPLSetup(predictor="linear", guard_limit=0.0,
+                                          jump=EVERY_BOUNDARY))
     counters = hyperparams["tipl"]["counters"]["actor_critic"]
     assert counters["jumps_tried"] >= 3 and counters["jumps_rejected"] == counters["jumps_tried"]
     assert all(not r.accepted and r.fraction == 0.0 for r in reports)

@@ -17,6 +17,7 @@ adds what is Tianshou's:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -56,13 +57,15 @@ the policy; SAC critics: each critic)."""
 
 
 class TIPLAttachment(Attachment):
-    """TIPL for one Tianshou run: builds the factories (:meth:`wrappers`), then adopts their
-    optimizers as Tianshou builds them and gives them guards once agent and collector exist
-    (:meth:`bind`)."""
+    """TIPL for one Tianshou run (``rollout``: PPO's env steps per collect and optimizer
+    steps per update, see :func:`rollout_size`): builds the factories (:meth:`wrappers`),
+    adopts their optimizers as Tianshou builds them and gives them guards once agent and
+    collector exist (:meth:`bind`)."""
 
-    def __init__(self, algo: str, setup: TIPLSetup) -> None:
+    def __init__(self, algo: str, setup: TIPLSetup,
+                 rollout: tuple[int, int] | None = None) -> None:
         super().__init__("Tianshou", algo, on_policy=algo == "ppo", setup=setup,
-                         auto_defaults=AUTO_DEFAULTS)
+                         auto_defaults=AUTO_DEFAULTS, rollout=rollout)
         self.parts = tuple(select_parts("Tianshou", algo, {p: KINDS[p] for p in PARTS[algo]},
                                         setup.targets))
         self.factories: dict[str, TIPLOptimizerFactory] = {}
@@ -128,3 +131,13 @@ def _guard_inputs(agent: Agent, part: str, batch: Callable[[], GuardBatch]) -> G
     algorithm: Any = agent.algorithm
     critic = algorithm.critic if part == "critic1" else algorithm.critic2
     return GuardInputs(lambda obs, act: critic(obs, act), batch)
+
+
+def rollout_size(algo: str, settings: Any, collect: int) -> tuple[int, int] | None:
+    """(env steps, optimizer steps) of one PPO collect step and its update (``settings``: the
+    resolved hyperparameters); ``None`` for off-policy algorithms."""
+    if algo != "ppo":
+        return None
+    steps = int(settings["update_step_num_repetitions"]) * math.ceil(
+        collect / int(settings["batch_size"]))
+    return collect, steps

@@ -125,14 +125,15 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     """
     from tianshou.env import DummyVectorEnv
 
-    from tipl_tianshou.attachment import TIPLAttachment
+    from tipl_tianshou.attachment import TIPLAttachment, rollout_size
 
     started = time.perf_counter()
     settings = resolve(spec.algo, spec.hyperparams)
     budget = plan_budget(spec.algo, settings, spec.total_steps)
     if tipl is not None and wrap_optim is not None:
         raise ConfigError("pass either wrap_optim or tipl, not both")
-    attachment = TIPLAttachment(spec.algo, tipl) if tipl is not None else None
+    attachment = (TIPLAttachment(spec.algo, tipl, rollout_size(spec.algo, settings, budget.collect))
+                  if tipl is not None else None)
     _seed_everything(spec.seed)
 
     eval_env = make_env(spec.env_id)
