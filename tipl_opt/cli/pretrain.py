@@ -66,6 +66,9 @@ def pretrain_command(
     val_fraction: Annotated[float | None, typer.Option(help="Share of runs held out.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (split, sampling, init).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    loader_workers: Annotated[int | None, typer.Option(
+        help="Processes preparing batches of windows while the model trains (0: in this "
+             "process).")] = None,
     resume: Annotated[bool | None, typer.Option("--resume/--restart",
                                                 help="Continue from OUT/.resume if there.")]
     = None,
@@ -82,7 +85,8 @@ def pretrain_command(
         cfg = build_config(config, {"paths": paths, "out": out, "steps": steps,
                                     "batch_size": batch_size, "lr": lr,
                                     "val_fraction": val_fraction, "seed": seed,
-                                    "device": device, "resume": resume, "recipe": recipe},
+                                    "device": device, "loader_workers": loader_workers,
+                                    "resume": resume, "recipe": recipe},
                            {"context": context, "horizons": parse_ints(horizons, "1,2,4,8"),
                             "per_layer": per_layer})
     except TiplError as exc:

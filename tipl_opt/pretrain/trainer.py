@@ -22,6 +22,7 @@ from tipl_opt.predictors.base import CheckpointPredictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_checkpoint
 from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
+from tipl_opt.pretrain.loader import WindowBatches, make_loader
 from tipl_opt.pretrain.metrics import horizon_errors, relative_report
 from tipl_opt.pretrain.state import has_state, load_state, read_meta, save_state
 from tipl_opt.pretrain.windows import Batch, Sample, WindowSource, collate
@@ -47,6 +48,10 @@ class PretrainConfig(BaseModel):
     max_val_windows: int = Field(default=512, ge=1)
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
+    loader_workers: int = Field(default=0, ge=0)
+    """Processes preparing batches of windows while the model trains (0: in this process; see
+    :mod:`tipl_opt.pretrain.loader`). Not part of the resume key: a run may resume with
+    another count (the stream of windows then continues differently)."""
     resume: bool = True
     library: str | None = None
     algorithm: str | None = None
@@ -124,7 +129,8 @@ def _data_summary(paths: list[LearningPath]) -> dict[str, Any]:
 
 def _resume_key(config: PretrainConfig) -> dict[str, Any]:
     """What must not change between a run and its resumption."""
-    return config.model_dump(mode="json", exclude={"steps", "resume", "recipe"})
+    return config.model_dump(mode="json", exclude={"steps", "resume", "recipe",
+                                                   "loader_workers"})
 
 
 def _differences(saved: Any, now: Any, prefix: str = "") -> list[str]:
@@ -210,13 +216,17 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
     started = time.perf_counter()
     train_loss = math.nan
     net.train()
+    batches = WindowBatches([lp.path for lp in train_src.paths], context=mcfg.context,
+                            horizons=mcfg.horizons, rank=mcfg.r, per_layer=mcfg.per_layer,
+                            batch_size=config.batch_size, seed=config.seed, start_step=step,
+                            generator=generator)
+    loader = iter(make_loader(batches, config.loader_workers, pin_memory=device.type == "cuda"))
     while step < config.steps:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config.steps, config.lr)
-        batch = collate([train_src.sample(generator) for _ in range(config.batch_size)])
-        pred = net(batch.tokens.to(device), batch.times.to(device),
-                   batch.descriptors.to(device), batch.group_mask.to(device))
-        loss = masked_loss(pred.cpu(), batch)
+        batch = next(loader).to(device)
+        pred = net(batch.tokens, batch.times, batch.descriptors, batch.group_mask)
+        loss = masked_loss(pred, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -235,6 +245,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
                              "config": _resume_key(config)})
         if on_progress:
             on_progress(Progress(step, config.steps, train_loss, val_loss, best))
+    del loader  # stops its workers
     best_predictor = load_checkpoint(config.out, device="cpu")
     assert isinstance(best_predictor, CheckpointPredictor)
     errors = horizon_errors({"tipl": best_predictor, "linear": LinearPredictor(mcfg.context)},

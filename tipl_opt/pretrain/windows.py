@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -93,6 +93,17 @@ class Batch:
     group_mask: torch.Tensor  # [B, G]
     targets: torch.Tensor  # [B, G, H, r]
     horizon_mask: torch.Tensor  # [B, H]
+
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        return Batch(*(fn(getattr(self, f.name)) for f in fields(self)))
+
+    def pin_memory(self) -> Batch:
+        """The batch in page-locked memory (what a ``DataLoader`` with ``pin_memory`` calls)."""
+        return self._map(torch.Tensor.pin_memory)
+
+    def to(self, device: torch.device) -> Batch:
+        """The batch on ``device`` (asynchronous from pinned memory; a no-op on its device)."""
+        return self._map(lambda t: t.to(device, non_blocking=True))
 
 
 def collate(samples: Sequence[Sample]) -> Batch:
