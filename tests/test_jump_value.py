@@ -143,7 +143,9 @@ def test_no_move_delivers_nothing_and_the_oracle_everything(data: Path) -> None:
     plan = plan_jumps(config)
     assert list(plan.predictors) == [NO_MOVE, "linear", "oracle", "pptb"]
     assert [w.index for w in plan.windows] == [7, 13, 19] * 2  # context 8, horizon 4, T = 24
-    report = measure_jumps(plan)
+    events: list[Any] = []
+    report = measure_jumps(plan, events.append)
+    assert len(events) == plan.evaluations == report["evaluations"]
     assert report["format"] == FORMAT and report["format_version"] == 1
     assert report["settings"]["horizons"] == [1, 2, 4] and report["errors"] == []
     assert len(report["rows"]) == 2 * 3 * 3 * 4
@@ -208,6 +210,13 @@ def test_cli_writes_json_and_plot(data: Path, tmp_path: Path) -> None:
     report = json.loads((out / "jump_value.json").read_text())
     assert report["format"] == FORMAT and (out / "jump_value.png").stat().st_size > 1000
     assert "share of the real improvement" in result.output and "oracle" in result.output
+
+
+def test_cli_unknown_predictor_writes_nothing(data: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["jumps", "--paths", str(data), "--predictor", "nonesuch",
+                                 "--out", str(tmp_path / "report")])
+    assert result.exit_code == 1 and "Unknown predictor" in result.output
+    assert not (tmp_path / "report").exists()
 
 
 def test_cli_rejects_bad_horizons(data: Path) -> None:
