@@ -37,3 +37,15 @@ def test_jump_progress_measures_how_far_a_jump_lands(tmp_path: Path) -> None:
         assert linear[key] == pytest.approx([1.0] * 4, abs=1e-4)
     tipl = doc["stats"]["tipl"]
     assert all(-1.0 <= c <= 1.0 for c in tipl["cosine_median"])
+
+
+def test_pretrain_throughput_measures_windows_per_second(tmp_path: Path) -> None:
+    out = tmp_path / "pretrain.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretrain_throughput.py"),
+                             "--runs", "2", "--snapshots", "14", "--params", "200", "--steps",
+                             "2", "--batch-size", "4", "--workers", "0,1", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["workers"] for r in rows] == [0, 1]
+    assert all(r["loader_windows_per_s"] > 0 and r["train_windows_per_s"] > 0 for r in rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,17 +48,21 @@ class TianshouAdapter:
         require_action_space(spec.algo, spec.env_id, ACTION_SPACES[spec.algo])
 
     def collect(self, spec: TrainSpec, on_snapshot: SnapshotSink,
-                on_progress: ProgressSink, tipl: TIPLSetup | None = None) -> dict[str, Any]:
+                on_progress: ProgressSink, tipl: TIPLSetup | None = None,
+                tensorboard: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """Train ``spec`` and emit snapshots (see :func:`tipl_tianshou.collect.run_collection`).
 
         With ``tipl``, the optimizers are TIPLOptimizers (PPO: manual jumps at rollout
         boundaries; DQN, SAC: auto; the setup's ``jump`` fields override these defaults, see
         :mod:`tipl_tianshou.attachment`), and the hyperparameters gain a ``"tipl"`` entry with the
-        predictor and each optimizer's final jump counters."""
+        predictor and each optimizer's final jump counters. With ``tensorboard``, a Tianshou
+        ``TensorboardLogger`` writes the trainer's scalars and the ``tipl/`` jump reports
+        there."""
         self.check(spec)
         from tipl_tianshou.collect import run_collection
 
-        return run_collection(spec, on_snapshot, on_progress, tipl=tipl)
+        return run_collection(spec, on_snapshot, on_progress, tipl=tipl,
+                              tensorboard=tensorboard)
 
     def evaluate_weights(self, spec: TrainSpec, params: Mapping[str, torch.Tensor],
                          episodes: int) -> tuple[float, float]:

@@ -13,6 +13,7 @@ snapshot holds the weights the next rollout acts with), DQN and SAC inside their
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,7 @@ from tipl_opt.paths.spec import Snapshot, TaggedParam
 from tipl_tianshou.algorithms import StepBudget, plan_budget, resolve
 from tipl_tianshou.build import Agent, OptimWrapper, build_agent, build_collector
 from tipl_tianshou.build import optimized_parameters as _optimized_parameters
+from tipl_tianshou.jump_log import log_jumps, tensorboard_logger
 from tipl_tianshou.weights import inference_mode, policy_act
 
 logger = logging.getLogger(__name__)
@@ -82,11 +84,12 @@ def _epsilon_schedule(settings: dict[str, Any], total_steps: int) -> Callable[[i
 
 
 def _trainer_params(agent: Agent, settings: dict[str, Any], budget: StepBudget,
-                    collector: Any, training_fn: Callable[[int, int], None]) -> Any:
+                    collector: Any, training_fn: Callable[[int, int], None],
+                    logger: Any = None) -> Any:
     from tianshou.trainer import OffPolicyTrainerParams, OnPolicyTrainerParams
 
     common: dict[str, Any] = {
-        "training_collector": collector, "test_collector": None, "logger": None,
+        "training_collector": collector, "test_collector": None, "logger": logger,
         "max_epochs": budget.max_epochs, "epoch_num_steps": budget.epoch_num_steps,
         "collection_step_num_env_steps": budget.collect, "training_fn": training_fn,
         "verbose": False, "show_progress": False,
@@ -103,7 +106,8 @@ def _trainer_params(agent: Agent, settings: dict[str, Any], budget: StepBudget,
 
 def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: ProgressSink,
                    wrap_optim: OptimWrapper | None = None,
-                   tipl: TIPLSetup | None = None) -> dict[str, Any]:
+                   tipl: TIPLSetup | None = None,
+                   tensorboard: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train ``spec`` with Tianshou's trainer and send every snapshot to ``on_snapshot``.
 
     Snapshots: the initial weights (env step 0), one at the first ``training_fn`` call at or
@@ -119,7 +123,9 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     ``wrap_optim`` replaces the Adam factory of every snapshotted optimizer (identity if
     ``None``). ``tipl`` attaches TIPLOptimizers instead (see :mod:`tipl_tianshou.attachment`); the
     returned hyperparameters then hold a ``"tipl"`` entry (predictor, jump config, guards,
-    final counters per optimizer). Seeds numpy's and torch's global generators with
+    final counters per optimizer). ``tensorboard``: a folder where Tianshou's
+    ``TensorboardLogger`` writes the trainer's scalars and every jump's report
+    (:mod:`tipl_tianshou.jump_log`). Seeds numpy's and torch's global generators with
     ``spec.seed`` (after loading the predictor). Returns the hyperparameters used
     (JSON-serialisable).
     """
@@ -138,6 +144,7 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
 
     eval_env = make_env(spec.env_id)
     train_envs = DummyVectorEnv([lambda: make_env(spec.env_id)])
+    board = tensorboard_logger(tensorboard) if tensorboard is not None else None
     try:
         train_envs.seed(spec.seed)
         agent = build_agent(spec.algo, eval_env, settings, spec.hidden_sizes, spec.activation,
@@ -147,6 +154,9 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
                                     attachment.collector_class(agent) if attachment else None)
         if attachment is not None:
             attachment.bind(agent, collector)
+            if board is not None:
+                log_jumps(attachment.optimizers, board,
+                          lambda: budget.warmup + collector.collect_step)
         counter = GradStepCounter(agent.counted)
         take = SnapshotTaker(agent, spec, eval_env, counter, on_snapshot)
         take(0)
@@ -174,7 +184,7 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
                 take(env_steps)
 
         info = agent.algorithm.run_training(
-            _trainer_params(agent, settings, budget, collector, training_fn))
+            _trainer_params(agent, settings, budget, collector, training_fn, board))
         final_steps = budget.warmup + int(info.train_step)
         on_progress(final_steps)
         if take.last_env_steps != final_steps:
@@ -183,6 +193,8 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     finally:
         train_envs.close()
         eval_env.close()
+        if board is not None:
+            board.writer.close()
 
     logger.info("tianshou %s on %s (seed %d): %d env steps, %d gradient steps, %d snapshots "
                 "in %.1f s", spec.algo.upper(), spec.env_id, spec.seed, final_steps,
