@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tipl_opt.bench.aggregate import aggregate
 from tipl_opt.bench.report import LINEAR, TIPL, check_goals, markdown
 from tipl_opt.bench.suites import SUITES, get_suite
 from tipl_opt.collect.runner import RunResult
@@ -68,7 +69,7 @@ def _summary(env: str, steps: dict[str, list[float]]) -> TrainSummary:
             curve = [(0, 0.0, 0.0), (int(s), 100.0, 0.0)] if math.isfinite(s) else [
                 (0, 0.0, 0.0), (1000, 50.0, 0.0)]
             v.runs.append(RunResult(f"r-s{i}-{name}", Path("x"), 2, 10, 0.0, 100.0, 1.0,
-                                    curve=curve))
+                                    curve=curve, seed=i))
         variants[name] = v
     return TrainSummary(cfg, variants)
 
@@ -78,15 +79,26 @@ def test_goal_checks_on_known_results() -> None:
                                   LINEAR: [900, 900, 900]}) for i in range(3)]
     bad = _summary("Bad-v0", {BASE: [1000, 1000, 1000], TIPL: [math.inf] * 3,
                               LINEAR: [800, 800, 800]})
-    goals = check_goals([*good, bad])
+    agg = aggregate([*good, bad], reps=200)
+    # normalised steps: 0.5, 0.6, 0.6 on each good env, 1.0 (the budget) on the bad one
+    assert agg["runs_per_env"] == 3 and len(agg["envs"]) == 4
+    assert agg["iqm"][BASE]["steps"]["iqm"] == pytest.approx(1.0)
+    assert agg["iqm"][TIPL]["steps"]["iqm"] == pytest.approx(0.6)
+    # fewer steps than linear on 3 of 4 envs, on every seed: P = 0.75
+    assert agg["probability_of_improvement"][f"{TIPL} vs {LINEAR}"]["steps"]["p"] == \
+        pytest.approx(0.75)
+    goals = check_goals([*good, bad], agg)
     assert goals["speedup"]["met"]  # 3 of 4 at 0.6
+    assert goals["iqm"]["met"] and "0.60" in goals["iqm"]["detail"]
+    assert goals["beats_linear"]["met"]
     assert not goals["no_harm"]["met"] and "Bad-v0" in goals["no_harm"]["detail"]
-    assert not goals["beats_linear"]["met"] and "Bad-v0" in goals["beats_linear"]["detail"]
+    assert not check_goals([*good, bad])["iqm"]["met"]  # no aggregate, no claim
     base_never = _summary("Slow-v0", {BASE: [math.inf] * 3, TIPL: [800, 900, math.inf],
                                       LINEAR: [math.inf] * 3})
     assert check_goals([base_never])["no_harm"]["met"]  # TIPL reached it, the base never did
-    text = markdown("classic", [*good, bad], goals, {})
+    text = markdown("classic", [*good, bad], goals, {}, agg)
     assert "**not met**" in text and "| tipl:default | 600 [500, 600] | 3/3 |" in text
+    assert "| tipl:default | 0.60 [" in text  # the suite's IQM table
 
 
 def test_json_and_plot_outputs(tmp_path: Path) -> None:

@@ -42,8 +42,16 @@ def test_bench_smoke_suite_json_carries_every_field(tmp_path: Path) -> None:
                                  "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "bench-smoke.json").read_text())
-    assert doc["suite"] == "smoke" and set(doc["goals"]) == {"speedup", "no_harm",
+    assert doc["suite"] == "smoke" and set(doc["goals"]) == {"iqm", "speedup", "no_harm",
                                                              "beats_linear"}
+    agg = doc["aggregate"]
+    assert agg["envs"] == ["CartPole-v1"] and agg["runs_per_env"] == 2
+    assert set(agg["iqm"]) == {"base", "tipl:default", "tipl:linear"}
+    for stats in agg["iqm"].values():
+        assert set(stats) == {"steps", "auc", "final"}
+        assert stats["steps"]["low"] <= stats["steps"]["iqm"] <= stats["steps"]["high"]
+    assert "tipl:default vs tipl:linear" in agg["probability_of_improvement"]
+    assert (tmp_path / "smoke-profile.png").read_bytes()[:4] == b"\x89PNG"
     [env] = doc["envs"]
     assert env["env"] == "CartPole-v1" and env["threshold"] == 475.0
     assert set(env["variants"]) == {"base", "tipl:default", "tipl:linear"}
@@ -60,6 +68,7 @@ def test_bench_smoke_suite_json_carries_every_field(tmp_path: Path) -> None:
     assert 0 <= pair["higher_auc"] <= 2
     report = (tmp_path / "bench-smoke.md").read_text()
     assert "## CartPole-v1" in report and "## Goals" in report
+    assert "## Over the suite (rliable)" in report
     assert "Seed by seed, tipl:default vs base" in report
     assert (tmp_path / "smoke-CartPole-v1.png").exists()
 

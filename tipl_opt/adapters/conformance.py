@@ -86,6 +86,7 @@ class AdapterConformance:
         return get_adapter(self.adapter_name)
 
     def recorded(self, case: str) -> Recorded:
+        """The collection of ``case`` (once per session; a plugin may hand over its own)."""
         key = (self.adapter_name, case)
         if key not in _RECORDED:
             torch.set_num_threads(1)

@@ -16,6 +16,7 @@ import torch
 
 from tipl_opt import __version__, atomic
 from tipl_opt.curves import plot_curves, write_json
+from tipl_opt.errors import TiplError
 from tipl_opt.train import BASE, TrainSummary
 
 logger = logging.getLogger(__name__)
@@ -23,9 +24,14 @@ logger = logging.getLogger(__name__)
 TIPL = "tipl:default"
 LINEAR = "tipl:linear"
 GOALS = {
-    "speedup": "median env steps to threshold with TIPL <= 0.65 x base on at least 3 of 4 envs",
-    "no_harm": "TIPL never worse than 1.05 x base on any env",
-    "beats_linear": "TIPL better (fewer env steps to threshold) than TIPL + linear on every env",
+    "iqm": "IQM of TIPL / base env steps to threshold over the suite <= 0.75, its 95% interval "
+           "below 1",
+    "speedup": "median TIPL / base env steps to threshold <= 0.65 on at least 3 envs",
+    "beats_linear": "probability that TIPL needs fewer env steps than TIPL + linear > 0.5, its "
+                    "95% interval above 0.5",
+    "no_harm": "on no env is TIPL's final return or mean return over training (AUC) "
+               "significantly below the base's (probability of improvement's interval below "
+               "0.5)",
 }
 
 
@@ -79,32 +85,49 @@ def env_record(summary: TrainSummary) -> dict[str, Any]:
     return record
 
 
-def _median_of(summaries: Sequence[TrainSummary], env: str, variant: str) -> float:
-    summary = next(s for s in summaries if s.config.env == env)
-    return _median(summary, variant, "steps_to_threshold")
-
-
-def check_goals(summaries: Sequence[TrainSummary]) -> dict[str, dict[str, Any]]:
-    """Evaluate the project's goals on these results; each says met or not and why. Results
-    without a single run meet nothing."""
+def check_goals(summaries: Sequence[TrainSummary],
+                aggregated: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Evaluate the project's goals (:data:`GOALS`) on these results; each says met or not and
+    why. Results without a single run meet nothing; goals that need the aggregate statistics
+    are not met without them (``aggregated``: :func:`tipl_opt.bench.aggregate.aggregate`)."""
     if not any(v.runs for s in summaries for v in s.variants.values()):
         return {name: {"goal": goal, "met": False, "detail": "no runs: nothing was measured"}
                 for name, goal in GOALS.items()}
+    agg = aggregated or {}
     r_tipl = {s.config.env: ratio(s, TIPL) for s in summaries}
-    steps_tipl = {s.config.env: _median(s, TIPL, "steps_to_threshold") for s in summaries}
-    steps_lin = {s.config.env: _median(s, LINEAR, "steps_to_threshold") for s in summaries}
     fast = [e for e, r in r_tipl.items() if r <= 0.65]
-    harm = [e for e, r in r_tipl.items() if r > 1.05 or (math.isnan(r) and math.isfinite(
-        _median_of(summaries, e, BASE)))]
-    lin = [e for e in steps_tipl if not steps_tipl[e] < steps_lin[e]]
+    iqm = agg.get("iqm", {}).get(TIPL, {}).get("steps")
+    poi = agg.get("probability_of_improvement", {}).get(f"{TIPL} vs {LINEAR}", {}).get("steps")
+    harm = []
+    for s in summaries:
+        for metric, p in _env_improvement(s).items():
+            if metric != "steps" and p["high"] < 0.5:
+                harm.append(f"{s.config.env} {metric} (P={p['p']:.2f} [{p['low']:.2f}, "
+                            f"{p['high']:.2f}])")
     return {
-        "speedup": {"goal": GOALS["speedup"], "met": len(fast) >= min(3, len(summaries)),
+        "iqm": {"goal": GOALS["iqm"], "met": bool(iqm and iqm["iqm"] <= 0.75
+                                                   and iqm["high"] < 1.0),
+                "detail": (f"IQM {iqm['iqm']:.2f} [{iqm['low']:.2f}, {iqm['high']:.2f}] over "
+                           f"{len(agg['envs'])} envs x {agg['runs_per_env']} seeds") if iqm
+                else "no aggregate (paired runs with a threshold, rliable)"},
+        "speedup": {"goal": GOALS["speedup"], "met": len(fast) >= 3,
                     "detail": f"{len(fast)} of {len(summaries)} envs at <= 0.65 ({fast})"},
+        "beats_linear": {"goal": GOALS["beats_linear"],
+                         "met": bool(poi and poi["p"] > 0.5 and poi["low"] > 0.5),
+                         "detail": (f"P = {poi['p']:.2f} [{poi['low']:.2f}, {poi['high']:.2f}]"
+                                    if poi else "no aggregate")},
         "no_harm": {"goal": GOALS["no_harm"], "met": not harm,
-                    "detail": f"envs above 1.05 or not reaching the threshold: {harm}"},
-        "beats_linear": {"goal": GOALS["beats_linear"], "met": not lin,
-                         "detail": f"envs where TIPL is not ahead of linear: {lin}"},
+                    "detail": f"significantly below the base: {harm or 'nowhere'}"},
     }
+
+
+def _env_improvement(summary: TrainSummary) -> dict[str, dict[str, float]]:
+    try:
+        from tipl_opt.bench.aggregate import env_improvement
+
+        return env_improvement(summary, TIPL)
+    except TiplError:
+        return {}
 
 
 def _fmt_ci(values: tuple[float, float, float], digits: int = 0) -> str:
@@ -124,8 +147,41 @@ def _settings(summaries: Sequence[TrainSummary]) -> tuple[dict[str, Any], float 
     return (cfg.jump, cfg.guard_limit) if cfg else ({}, None)
 
 
+def _aggregate(summaries: Sequence[TrainSummary]) -> dict[str, Any]:
+    try:
+        from tipl_opt.bench.aggregate import aggregate
+
+        return aggregate(summaries)
+    except TiplError as exc:
+        logger.warning("no aggregate statistics: %s", exc)
+        return {"envs": [], "error": str(exc)}
+
+
+def _aggregate_lines(agg: dict[str, Any], plots: dict[str, str]) -> list[str]:
+    if not agg.get("envs"):
+        return []
+    lines = ["## Over the suite (rliable)", "",
+             f"{len(agg['envs'])} envs x {agg['runs_per_env']} paired seeds; "
+             f"{agg['normalisation']}. IQM with stratified-bootstrap 95% intervals.", "",
+             "| variant | IQM env steps / base | IQM AUC (normalised) | IQM final (normalised) |",
+             "|---|---|---|---|"]
+    for name, m in agg["iqm"].items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{m[k]['iqm']:.2f} [{m[k]['low']:.2f}, {m[k]['high']:.2f}]"
+            for k in ("steps", "auc", "final")) + " |")
+    lines += ["", "| probability of improvement | fewer env steps | higher AUC | higher final |",
+              "|---|---|---|---|"]
+    for key, m in agg["probability_of_improvement"].items():
+        lines.append(f"| {key} | " + " | ".join(
+            f"{m[k]['p']:.2f} [{m[k]['low']:.2f}, {m[k]['high']:.2f}]"
+            for k in ("steps", "auc", "final")) + " |")
+    if "profile" in plots:
+        lines += ["", f"![performance profile]({plots['profile']})"]
+    return [*lines, ""]
+
+
 def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any],
-             plots: dict[str, str]) -> str:
+             plots: dict[str, str], aggregated: dict[str, Any] | None = None) -> str:
     lines = [f"# tipl bench: suite `{suite}`", "",
              f"tipl-opt {__version__}, torch {torch.__version__}, {platform.machine()} with "
              f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}. Medians over seeds with "
@@ -169,6 +225,7 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
         if s.failures:
             lines += ["", f"Failed runs: {', '.join(sorted(s.failures))}."]
         lines.append("")
+    lines += _aggregate_lines(aggregated or {}, plots)
     lines += ["## Goals", ""]
     for g in goals.values():
         lines.append(f"- {'met' if g['met'] else '**not met**'}: {g['goal']} ({g['detail']})")
@@ -186,15 +243,22 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
                           title=f"{s.config.env}: {s.config.lib} {s.config.algo}", threshold=thr)
         if png is not None:
             plots[s.config.env] = png.name
-    goals = check_goals(summaries)
+    aggregated = _aggregate(summaries)
+    goals = check_goals(summaries, aggregated)
+    if aggregated.get("envs"):
+        from tipl_opt.bench.aggregate import plot_profile
+
+        png = plot_profile(aggregated, out / f"{suite}-profile.png")
+        if png is not None:
+            plots["profile"] = png.name
     doc = {"suite": suite, "tipl_opt_version": __version__, "torch_version": torch.__version__,
            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
            **dict(zip(("jump", "guard_limit"), _settings(summaries), strict=True)),
-           "envs": [env_record(s) for s in summaries],
+           "envs": [env_record(s) for s in summaries], "aggregate": aggregated,
            "goals": goals, "plots": plots}
     stem = report_stem(suite, summaries, out)
     write_json(doc, out / f"{stem}.json")
-    atomic.write_text(out / f"{stem}.md", markdown(suite, summaries, goals, plots))
+    atomic.write_text(out / f"{stem}.md", markdown(suite, summaries, goals, plots, aggregated))
     doc["report"] = stem
     return doc
 

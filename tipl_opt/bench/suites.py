@@ -39,6 +39,18 @@ SUITES: dict[str, tuple[BenchTask, ...]] = {
         BenchTask("InvertedPendulum-v5", "sb3", "ppo", 40_000, 1024, eval_episodes=3,
                   hyperparams={"n_steps": 512, "batch_size": 64}),
     ),
+    # Sized so that every run jumps several times before its threshold (a window of 8
+    # snapshots of 256 env steps is 2k env steps), with a Tianshou task beside SB3's: the suite
+    # for the aggregate statistics (20 seeds: `tipl bench --suite speedup --seeds 20`).
+    "speedup": (
+        BenchTask("InvertedPendulum-v5", "sb3", "ppo", 30_000, 512, eval_episodes=3,
+                  hyperparams={"n_steps": 256, "batch_size": 64}),
+        BenchTask("Acrobot-v1", "sb3", "ppo", 40_000, 1024, eval_episodes=3,
+                  hyperparams={"n_steps": 256, "batch_size": 64}),
+        BenchTask("CartPole-v1", "tianshou", "ppo", 30_000, 512, eval_episodes=3,
+                  hyperparams={"collection_step_num_env_steps": 256}),
+        BenchTask("Pendulum-v1", "sb3", "sac", 8_000, 400, eval_episodes=3),
+    ),
     # The paper's MuJoCo setting (PPO); hours on a CPU.
     "mujoco": (
         BenchTask("InvertedPendulum-v5", "sb3", "ppo", 200_000, 4096),
