@@ -102,3 +102,36 @@ def test_a_fuller_report_is_never_replaced_by_an_emptier_one(tmp_path: Path) -> 
         "bench-classic-Acrobot-v1"
     assert report_stem("classic", [_summary("Acrobot-v1", 9)], tmp_path) == "bench-classic"
     assert report_stem("smoke", [_summary("Acrobot-v1", 1)], tmp_path) == "bench-smoke"
+
+
+def test_an_observer_that_raises_neither_fails_nor_loses_a_collection_run(
+        tmp_path: Path) -> None:
+    from tipl_opt.hookspecs import hookimpl
+    from tipl_opt.paths import LearningPath
+    from tipl_opt.plugins import get_plugin_manager
+
+    class Broken:
+        calls = 0
+
+        @hookimpl
+        def tipl_on_snapshot(self, run: str, snapshot: object) -> None:
+            Broken.calls += 1
+            raise RuntimeError("observer bug")
+
+        @hookimpl
+        def tipl_on_run_end(self, run: str, path: str, info: dict[str, object]) -> None:
+            raise RuntimeError("observer bug")
+
+    pm = get_plugin_manager()
+    pm.register(Broken(), name="broken-observer")
+    try:
+        summary = collect(CollectConfig(**TINY, runs=1, out=tmp_path),  # type: ignore[arg-type]
+                          executor=InlineExecutor())
+    finally:
+        pm.unregister(name="broken-observer")
+    assert summary.ok and not summary.failures and Broken.calls == 3  # 0, 128, 256
+    path = LearningPath(summary.results[0].path)
+    assert path.num_snapshots == 3  # the run is whole, and finished
+    again = collect(CollectConfig(**TINY, runs=1, out=tmp_path),  # type: ignore[arg-type]
+                    executor=InlineExecutor())
+    assert again.results[0].skipped

@@ -186,6 +186,59 @@ class GreedyActionGuard(_ObservationGuard):
         return float((new != old).float().mean())
 
 
+class ValueChangeGuard(_ObservationGuard):
+    """Relative change of a state-value critic over observations:
+    ``mean |V_new - V_old| / max(mean |V_old|, 1e-6)``.
+
+    * ``values(obs)`` takes observations ``[N, *obs_shape]`` and returns V ``[N]`` or
+      ``[N, 1]`` (PPO/A2C's value head);
+    * ``observations``: ``[N, *obs_shape]``, or a callable returning them at each reference.
+    """
+
+    name = "value_change"
+
+    def __init__(self, values: Callable[[torch.Tensor], torch.Tensor],
+                 observations: Observations, limit: float = 0.1) -> None:
+        super().__init__(observations, limit)
+        self.values = values
+
+    def _behaviour(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.values(*inputs).reshape(-1)
+
+    def _change(self, old: torch.Tensor, new: torch.Tensor) -> float:
+        scale = max(float(old.abs().mean()), 1e-6)
+        return float((new - old).abs().mean()) / scale
+
+
+class AllOfGuard:
+    """Several guards at once, for a jump that moves several networks (PPO/A2C's actor and
+    value head share one optimizer): the jump must fit every guard's trust region.
+
+    :meth:`measure` is the largest share of its limit any guard uses, expressed in the first
+    guard's units (``first.limit x max_i measure_i / limit_i``), so with ``limit = first.limit``
+    the jump is accepted exactly when every guard accepts it, and a report reads like the first
+    guard's (a KL, say) whenever that one is the tightest.
+    """
+
+    def __init__(self, first: JumpGuard, *others: JumpGuard) -> None:
+        if any(g.limit <= 0 for g in others):
+            raise ValueError("the guards after the first need a positive limit")
+        self.guards = (first, *others)
+        self.name = "+".join(g.name for g in self.guards)
+        self.limit = first.limit
+
+    def reference(self) -> None:
+        for g in self.guards:
+            g.reference()
+
+    def measure(self) -> float:
+        first, *others = self.guards
+        return max(first.measure(), *(self.limit * g.measure() / g.limit for g in others))
+
+    def __repr__(self) -> str:
+        return f"AllOfGuard({', '.join(map(repr, self.guards))})"
+
+
 def _q_columns(out: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
     """A critic's output as ``[N, n_q]``: ``[N]`` or ``[N, 1]``, or a tuple of those (one per
     Q-network), side by side."""
@@ -254,6 +307,7 @@ class LossGuard:
 
 __all__ = [
     "ActionDistanceGuard",
+    "AllOfGuard",
     "GreedyActionGuard",
     "JumpGuard",
     "KLGuard",
@@ -261,4 +315,5 @@ __all__ = [
     "ObservationActions",
     "Observations",
     "QChangeGuard",
+    "ValueChangeGuard",
 ]

@@ -39,10 +39,12 @@ from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.errors import ConfigError
 from tipl_opt.guard import (
     ActionDistanceGuard,
+    AllOfGuard,
     GreedyActionGuard,
     JumpGuard,
     KLGuard,
     QChangeGuard,
+    ValueChangeGuard,
 )
 from tipl_opt.jumps import JumpConfig
 from tipl_opt.optimizer import TIPLOptimizer, resolve_predictor
@@ -82,12 +84,24 @@ class GuardInputs:
 
     model: Callable[..., Any]
     batch: Callable[[], Any]
+    values: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """A ``policy`` part's value head, ``obs [N, *obs] -> V [N]``, when the same optimizer
+    trains it (PPO/A2C): the jump must then also keep V within :data:`VALUE_LIMIT`."""
+
+
+VALUE_LIMIT = 0.1
+"""Largest relative change of an on-policy value head a jump may cause (as for Q critics)."""
 
 
 def make_guard(kind: str, inputs: GuardInputs, limit: float) -> JumpGuard:
-    """The guard of a part of ``kind`` (see :data:`GUARDS`)."""
+    """The guard of a part of ``kind`` (see :data:`GUARDS`); a ``policy`` part whose optimizer
+    also trains the value head (``inputs.values``) gets the KL guard and a value-change guard
+    together (:class:`~tipl_opt.guard.AllOfGuard`): a jump moves both networks, and an
+    unchecked critic jump can wreck the advantages the next updates follow."""
     guard_class, _ = GUARDS[kind]
     guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
+    if kind == "policy" and inputs.values is not None:
+        return AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, VALUE_LIMIT))
     return guard
 
 

@@ -95,7 +95,7 @@ def _guard_inputs(model: BaseAlgorithm, algo: str, kind: str,
     if kind == "policy":
         assert recent_rollouts is not None
         return GuardInputs(lambda obs: policy.get_distribution(obs).distribution,
-                           recent_rollouts.read)
+                           recent_rollouts.read, values=lambda obs: policy.predict_values(obs))
     recent = RecentTransitions(model)
     if kind == "critic":
         return GuardInputs(lambda obs, actions: policy.critic(obs, actions), recent.read)

@@ -123,14 +123,16 @@ def _guard_inputs(agent: Agent, part: str, batch: Callable[[], GuardBatch]) -> G
         return batch().obs
 
     if part == "actor_critic":
-        return GuardInputs(lambda obs: policy.dist_fn(policy.actor(obs)[0]), observations)
+        critic: Any = agent.algorithm.critic
+        return GuardInputs(lambda obs: policy.dist_fn(policy.actor(obs)[0]), observations,
+                           values=lambda obs: critic(obs))
     if part == "q":
         return GuardInputs(lambda obs: policy.model(obs)[0], observations)
     if part == "actor":
         return GuardInputs(lambda obs: torch.tanh(policy.actor(obs)[0][0]), observations)
     algorithm: Any = agent.algorithm
-    critic = algorithm.critic if part == "critic1" else algorithm.critic2
-    return GuardInputs(lambda obs, act: critic(obs, act), batch)
+    q = algorithm.critic if part == "critic1" else algorithm.critic2
+    return GuardInputs(lambda obs, act: q(obs, act), batch)
 
 
 def rollout_size(algo: str, settings: Any, collect: int) -> tuple[int, int] | None:

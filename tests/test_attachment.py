@@ -1,0 +1,129 @@
+"""The attachment core shared by every adapter: jump defaults, part selection, guards per kind
+of part, the snapshot cadence of short rollouts, and the combined actor-critic guard."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+from tipl_opt.adapters import TIPLSetup
+from tipl_opt.adapters.attachment import (
+    GUARDS,
+    VALUE_LIMIT,
+    Attachment,
+    GuardInputs,
+    jump_config,
+    make_guard,
+    rollout_snapshot_every,
+    select_parts,
+)
+from tipl_opt.errors import ConfigError
+from tipl_opt.guard import AllOfGuard, KLGuard, ValueChangeGuard
+
+
+def test_on_policy_defaults_to_manual_jumps_and_refuses_auto() -> None:
+    cfg = jump_config("Lib", "ppo", on_policy=True)
+    assert (cfg.schedule.mode, cfg.schedule.snapshot_every) == ("manual", 1)
+    assert jump_config("Lib", "ppo", on_policy=True, config={"horizon": 2}).schedule.horizon == 2
+    with pytest.raises(ConfigError, match="Lib PPO can only jump at rollout boundaries"):
+        jump_config("Lib", "ppo", on_policy=True, config={"mode": "auto"})
+    off = jump_config("Lib", "sac", on_policy=False, auto_defaults={"snapshot_every": 50})
+    assert (off.schedule.mode, off.schedule.snapshot_every) == ("auto", 50)
+    with pytest.raises(ConfigError, match="Invalid TIPL jump config"):
+        jump_config("Lib", "sac", on_policy=False, config={"snapshot_every": 0})
+
+
+def test_short_rollouts_snapshot_at_least_256_env_steps_apart() -> None:
+    # traced: 5-step rollouts, 1 step each -> 52 rollouts -> 51 whole updates + 1 step
+    assert rollout_snapshot_every(5, 1) == 52
+    assert rollout_snapshot_every(64, 2) == 7      # 4 rollouts: 3 updates of 2 steps + 1
+    assert rollout_snapshot_every(256, 40) == 1    # long enough: every boundary
+    assert rollout_snapshot_every(2048, 320) == 1
+    cfg = jump_config("Lib", "a2c", on_policy=True, rollout=(5, 1))
+    assert cfg.schedule.snapshot_every == 52
+    explicit = jump_config("Lib", "a2c", on_policy=True, rollout=(5, 1),
+                           config={"snapshot_every": 1})
+    assert explicit.schedule.snapshot_every == 1  # the user's setting wins
+
+
+def test_targets_select_parts_by_kind() -> None:
+    parts = {"actor": "actor", "critic1": "critic", "critic2": "critic"}
+    assert select_parts("L", "sac", parts, "both") == ["actor", "critic1", "critic2"]
+    assert select_parts("L", "sac", parts, "critic") == ["critic1", "critic2"]
+    assert select_parts("L", "sac", parts, "actor") == ["actor"]
+    with pytest.raises(ConfigError, match="single optimizer"):
+        select_parts("L", "ppo", {"policy": "policy"}, "actor")
+    with pytest.raises(ConfigError, match="'actor', 'critic' or 'both'"):
+        select_parts("L", "ppo", {"policy": "policy"}, "all")
+
+
+class ActorCritic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.pi, self.v = nn.Linear(4, 2), nn.Linear(4, 1)
+
+
+def test_a_shared_actor_critic_jump_is_checked_on_the_value_head_too() -> None:
+    net, obs = ActorCritic(), torch.randn(64, 4)
+    inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: obs,
+                         values=lambda o: net.v(o))
+    guard = make_guard("policy", inputs, 0.02)
+    assert isinstance(guard, AllOfGuard) and guard.name == "kl+value_change"
+    assert guard.limit == 0.02
+    policy_only = make_guard("policy", GuardInputs(inputs.model, inputs.batch), 0.02)
+    assert isinstance(policy_only, KLGuard)  # no value head given: the KL alone
+    guard.reference()
+    policy_only.reference()
+    assert guard.measure() == 0.0
+    with torch.no_grad():
+        net.v.bias += 10.0  # only the critic moves: no KL, a large value change
+    assert policy_only.measure() == 0.0  # the KL alone would let this jump through
+    assert guard.measure() > guard.limit  # rejected, although the policy did not change
+    assert GUARDS["critic"][1] == VALUE_LIMIT
+
+
+def test_the_combined_guard_reads_in_the_first_guards_units() -> None:
+    net, obs = ActorCritic(), torch.randn(64, 4)
+    kl = KLGuard(lambda o: Categorical(logits=net.pi(o)), obs, 0.02)
+    value = ValueChangeGuard(lambda o: net.v(o), obs, 0.1)
+    both = AllOfGuard(kl, value)
+    both.reference()
+    with torch.no_grad():
+        net.pi.weight += 0.05  # the value head does not move
+    assert both.measure() == pytest.approx(kl.measure())  # the KL is the tightest
+    with torch.no_grad():
+        scale = float(net.v(obs).abs().mean())
+        net.v.bias += scale  # V changes by about its own mean: far beyond 0.1
+    assert both.measure() == pytest.approx(0.02 * value.measure() / 0.1)
+    assert both.measure() > 0.02
+    zero = AllOfGuard(KLGuard(lambda o: Categorical(logits=net.pi(o)), obs, 0.0), value)
+    zero.reference()
+    with torch.no_grad():
+        net.pi.weight += 0.05
+    assert 0 < zero.measure() < math.inf  # a real KL: limit 0 rejects every move
+    with pytest.raises(ValueError, match="positive limit"):
+        AllOfGuard(kl, ValueChangeGuard(lambda o: net.v(o), obs, 0.0))
+
+
+def test_the_attachment_resolves_the_predictor_once_and_summarises() -> None:
+    net = nn.Linear(3, 2)
+    base = torch.optim.Adam(net.parameters(), lr=1e-3)
+    tipl = Attachment("L", "ppo", on_policy=True, setup=TIPLSetup(predictor="linear"))
+    opt = tipl.wrap("policy", "policy", base, None)
+    assert opt.base is base and tipl.optimizers == {"policy": opt}
+    assert tipl.set_guard("policy", GuardInputs(lambda o: Categorical(logits=net(o)),
+                                                lambda: torch.randn(8, 3))) is not None
+    summary = tipl.summary()
+    assert summary["predictor"] == "linear" and summary["parts"] == ["policy"]
+    assert summary["guard"] == {"policy": {"kind": "kl", "limit": 0.02}}
+    assert summary["counters"]["policy"]["jumps_tried"] == 0
+    with pytest.raises(ConfigError, match="unknown part kind"):
+        tipl.wrap("x", "value", torch.optim.Adam(nn.Linear(1, 1).parameters()), None)
+    off = Attachment("L", "ppo", on_policy=True, setup=TIPLSetup(guard=False, guard_limit=0.5))
+    assert off.limit("policy") == 0.5
+    assert off.set_guard("policy", GuardInputs(lambda o: o, lambda: torch.zeros(1, 3))) is None
