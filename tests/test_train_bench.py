@@ -18,7 +18,8 @@ def test_train_compare_runs_base_and_tipl_on_the_same_seed(tmp_path: Path) -> No
                                  "CartPole-v1", "--steps", "1536", "--every", "256",
                                  "--predictor", "linear", "--compare", "--eval-episodes", "1",
                                  "--hidden", "16", "--out", str(tmp_path), "--save-paths",
-                                 "--hp", "n_steps=128", "--hp", "batch_size=64"])
+                                 "--hp", "n_steps=128", "--hp", "batch_size=64",
+                                 "--jump", "snapshot_every=1"])  # a snapshot every rollout
     assert result.exit_code == 0, result.output
     assert "base" in result.output and "tipl:linear" in result.output
     doc = json.loads((tmp_path / "results.json").read_text())

@@ -101,7 +101,7 @@ def check_goals(summaries: Sequence[TrainSummary],
     harm = []
     for s in summaries:
         for metric, p in _env_improvement(s).items():
-            if metric != "steps" and p["high"] < 0.5:
+            if p["high"] < 0.5:
                 harm.append(f"{s.config.env} {metric} (P={p['p']:.2f} [{p['low']:.2f}, "
                             f"{p['high']:.2f}])")
     return {
@@ -125,7 +125,7 @@ def _env_improvement(summary: TrainSummary) -> dict[str, dict[str, float]]:
     try:
         from tipl_opt.bench.aggregate import env_improvement
 
-        return env_improvement(summary, TIPL)
+        return env_improvement(summary, TIPL, metrics_wanted=("auc", "final"))
     except TiplError:
         return {}
 
