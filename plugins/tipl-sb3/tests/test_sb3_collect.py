@@ -20,7 +20,7 @@ import functools
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,9 +28,10 @@ import pytest
 import torch
 
 from tipl_opt.adapters import TrainSpec
-from tipl_opt.adapters.conformance import AdapterConformance
+from tipl_opt.adapters.conformance import AdapterConformance, Recorded
+from tipl_opt.adapters.conformance import record as conformance_record
 from tipl_opt.errors import ConfigError, IncompatibleEnvError
-from tipl_opt.paths import LearningPath, PathWriter, Snapshot, flatten
+from tipl_opt.paths import LearningPath, PathWriter, Snapshot
 from tipl_sb3 import SB3Adapter
 from tipl_sb3.build import build_model
 from tipl_sb3.params import owned_optimizers, tagged_parameters
@@ -71,24 +72,8 @@ def make_spec(algo: str, seed: int = 0) -> TrainSpec:
                      hyperparams=case.hyperparams)
 
 
-@dataclass
-class Recorded:
-    """What a sink saw during one run (weights copied, as a real sink does)."""
-
-    snapshots: list[Snapshot] = field(default_factory=list)
-    weights: list[torch.Tensor] = field(default_factory=list)
-    progress: list[int] = field(default_factory=list)
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-
-    def on_snapshot(self, snapshot: Snapshot) -> None:
-        self.snapshots.append(snapshot)
-        self.weights.append(flatten(snapshot.params).clone())
-
-
 def record(spec: TrainSpec) -> Recorded:
-    rec = Recorded()
-    rec.hyperparameters = SB3Adapter().collect(spec, rec.on_snapshot, rec.progress.append)
-    return rec
+    return conformance_record(SB3Adapter(), spec)
 
 
 @functools.cache
