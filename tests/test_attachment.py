@@ -127,3 +127,32 @@ def test_the_attachment_resolves_the_predictor_once_and_summarises() -> None:
     off = Attachment("L", "ppo", on_policy=True, setup=TIPLSetup(guard=False, guard_limit=0.5))
     assert off.limit("policy") == 0.5
     assert off.set_guard("policy", GuardInputs(lambda o: o, lambda: torch.zeros(1, 3))) is None
+
+
+def test_a_score_makes_the_policy_guard_a_scored_guard_for_the_search_rule() -> None:
+    from tipl_opt.acceptance import ScoredGuard, StepSearch
+    from tipl_opt.jumps import AcceptanceConfig
+
+    net, obs = ActorCritic(), torch.randn(64, 4)
+    target = torch.tensor([1.0, -1.0])
+    inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: obs,
+                         values=lambda o: net.v(o),
+                         score=lambda: -float((net.pi.bias.detach() - target).abs().sum()))
+    guard = make_guard("policy", inputs, 1.0)
+    assert isinstance(guard, ScoredGuard) and guard.name == "kl+value_change"
+
+    class Move:  # a candidate move of the actor's bias towards (and past) the target
+        relative_size = 0.1
+        start = net.pi.bias.detach().clone()
+
+        def write(self, fraction: float) -> None:
+            with torch.no_grad():
+                net.pi.bias.copy_(self.start + fraction * (target - self.start))
+
+    guard.reference()
+    decision = StepSearch(AcceptanceConfig(fractions=(0.5, 1.0, 2.0))).decide(Move(), guard)
+    assert decision.fraction == 1.0  # the best-scoring length, exactly at the target
+    plain = make_guard("policy", GuardInputs(inputs.model, inputs.batch, values=inputs.values), 1.0)
+    plain.reference()
+    longest = StepSearch(AcceptanceConfig(fractions=(0.5, 1.0, 2.0))).decide(Move(), plain)
+    assert longest.fraction == 2.0  # without a score: the longest length allowed

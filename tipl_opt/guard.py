@@ -239,6 +239,30 @@ class AllOfGuard:
         return f"AllOfGuard({', '.join(map(repr, self.guards))})"
 
 
+class WithScore:
+    """A guard that also says how *good* the weights are: ``guard`` decides what is allowed,
+    ``score()`` (higher is better, computed on the weights now in the model) which allowed
+    length is best; the ``search`` acceptance rule uses it (a
+    :class:`~tipl_opt.acceptance.ScoredGuard`). For PPO/A2C the adapters' score is the
+    surrogate objective on the newest rollout: mean of ``pi_new(a|s) / pi_old(a|s) x A``."""
+
+    def __init__(self, guard: JumpGuard, score: Callable[[], float]) -> None:
+        self.guard, self._score = guard, score
+        self.name, self.limit = guard.name, guard.limit
+
+    def reference(self) -> None:
+        self.guard.reference()
+
+    def measure(self) -> float:
+        return self.guard.measure()
+
+    def score(self) -> float:
+        return float(self._score())
+
+    def __repr__(self) -> str:
+        return f"WithScore({self.guard!r})"
+
+
 def _q_columns(out: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
     """A critic's output as ``[N, n_q]``: ``[N]`` or ``[N, 1]``, or a tuple of those (one per
     Q-network), side by side."""
@@ -316,4 +340,5 @@ __all__ = [
     "Observations",
     "QChangeGuard",
     "ValueChangeGuard",
+    "WithScore",
 ]

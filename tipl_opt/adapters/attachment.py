@@ -45,6 +45,7 @@ from tipl_opt.guard import (
     KLGuard,
     QChangeGuard,
     ValueChangeGuard,
+    WithScore,
 )
 from tipl_opt.jumps import JumpConfig
 from tipl_opt.optimizer import TIPLOptimizer, resolve_predictor
@@ -87,6 +88,9 @@ class GuardInputs:
     values: Callable[[torch.Tensor], torch.Tensor] | None = None
     """A ``policy`` part's value head, ``obs [N, *obs] -> V [N]``, when the same optimizer
     trains it (PPO/A2C): the jump must then also keep V within :data:`VALUE_LIMIT`."""
+    score: Callable[[], float] | None = None
+    """How good the weights now in the model are on the newest data (higher is better; PPO:
+    the surrogate objective on the last rollout), for the ``search`` acceptance rule."""
 
 
 VALUE_LIMIT = 0.1
@@ -101,8 +105,8 @@ def make_guard(kind: str, inputs: GuardInputs, limit: float) -> JumpGuard:
     guard_class, _ = GUARDS[kind]
     guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
     if kind == "policy" and inputs.values is not None:
-        return AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, VALUE_LIMIT))
-    return guard
+        guard = AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, VALUE_LIMIT))
+    return WithScore(guard, inputs.score) if inputs.score is not None else guard
 
 
 MIN_SNAPSHOT_ENV_STEPS = 256

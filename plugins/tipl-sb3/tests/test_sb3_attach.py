@@ -9,6 +9,7 @@ every 7 rollouts: env steps 896, 1344, ...
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -390,3 +391,30 @@ def test_the_sb3_ppo_example_runs() -> None:
                             check=False)
     assert result.returncode == 0, result.stderr
     assert "jumps" in result.stdout and "return" in result.stdout
+
+
+# -- the PPO score for the search rule ----------------------------------------------------------
+def test_the_ppo_guard_scores_weights_by_the_surrogate_on_the_newest_rollout() -> None:
+    from tipl_opt.acceptance import ScoredGuard
+
+    model = ppo()
+    callback = attach(model, "linear", {"rule": "search", **EVERY_BOUNDARY})
+    guard = callback.optimizers["policy"].guard
+    assert isinstance(guard, ScoredGuard) and guard.name == "kl+value_change"
+    assert guard.score() == -math.inf  # no rollout seen yet: nothing says a length is good
+    scores: list[float] = []
+
+    class ScoreAtRolloutEnd(BaseCallback):
+        def _on_rollout_end(self) -> None:  # the weights that collected this rollout
+            scores.append(guard.score())
+
+        def _on_step(self) -> bool:
+            return True
+
+    model.learn(640, callback=CallbackList([callback, ScoreAtRolloutEnd()]))
+    # ratio 1 everywhere, advantages normalised: the surrogate of the collecting weights is 0
+    assert len(scores) == 10 and all(abs(s) < 1e-5 for s in scores)
+    after_update = guard.score()  # PPO just maximised (a clipped form of) it on this rollout
+    assert math.isfinite(after_update) and after_update > 0
+    counters = callback.counters()["policy"]
+    assert counters["jumps_tried"] == 1

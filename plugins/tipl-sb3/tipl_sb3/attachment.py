@@ -94,8 +94,22 @@ def _guard_inputs(model: BaseAlgorithm, algo: str, kind: str,
     policy: Any = model.policy
     if kind == "policy":
         assert recent_rollouts is not None
+        rollouts = recent_rollouts
+        discrete = isinstance(model.action_space, gym.spaces.Discrete)
+
+        def surrogate() -> float:
+            sample = rollouts.sample
+            if sample is None:
+                return -math.inf
+            actions = sample.actions.long().flatten() if discrete else sample.actions
+            with torch.no_grad():
+                _, log_prob, _ = policy.evaluate_actions(sample.observations, actions)
+                ratio = torch.exp(log_prob.flatten() - sample.log_prob.flatten())
+                return float((ratio * sample.advantages.flatten()).mean())
+
         return GuardInputs(lambda obs: policy.get_distribution(obs).distribution,
-                           recent_rollouts.read, values=lambda obs: policy.predict_values(obs))
+                           recent_rollouts.read, values=lambda obs: policy.predict_values(obs),
+                           score=surrogate)
     recent = RecentTransitions(model)
     if kind == "critic":
         return GuardInputs(lambda obs, actions: policy.critic(obs, actions), recent.read)

@@ -52,12 +52,24 @@ class RecentRolloutObservations:
     def __init__(self, device: torch.device, size: int = GUARD_BATCH) -> None:
         self.size = size
         self.tensor = torch.empty(0, device=device)
+        self.sample: RolloutSample | None = None
 
     def capture(self, buffer: RolloutBuffer) -> None:
         upper = buffer.buffer_size if buffer.full else buffer.pos
         obs = buffer.observations[:upper]
         obs = obs.reshape(-1, *obs.shape[2:])  # [steps * envs, *obs_shape]
-        new = torch.as_tensor(obs[_spread(len(obs), self.size)], device=self.tensor.device)
+        index = _spread(len(obs), self.size)
+        device = self.tensor.device
+
+        def rows(array: np.ndarray) -> torch.Tensor:
+            flat = array[:upper].reshape(len(obs), *array.shape[2:])
+            return torch.as_tensor(flat[index], device=device)
+
+        advantages = rows(buffer.advantages).float()
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        self.sample = RolloutSample(rows(buffer.observations), rows(buffer.actions),
+                                    rows(buffer.log_probs).float(), advantages)
+        new = torch.as_tensor(obs[index], device=device)
         if len(new) < self.size and len(self.tensor):
             new = torch.cat([new, self.tensor[: self.size - len(new)].to(new.dtype)])
         self.tensor = new
@@ -70,6 +82,17 @@ class RecentRolloutObservations:
     def ready(self) -> bool:
         """Whether a rollout has been captured (a jump can be checked)."""
         return self.tensor.numel() > 0
+
+
+class RolloutSample(NamedTuple):
+    """The newest rollout's observations, actions, log-probabilities under the weights that
+    collected it, and normalised advantages (``[N, ...]`` each): what the PPO surrogate is
+    computed on."""
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    log_prob: torch.Tensor
+    advantages: torch.Tensor
 
 
 class Transitions(NamedTuple):
