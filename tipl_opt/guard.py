@@ -53,6 +53,11 @@ class JumpGuard(Protocol):
         ...
 
 
+def _relative_change(old: torch.Tensor, new: torch.Tensor) -> float:
+    """``mean |new - old| / max(mean |old|, 1e-6)`` (the value and Q critics' guards)."""
+    return float((new - old).abs().mean()) / max(float(old.abs().mean()), 1e-6)
+
+
 def _fresh(batch: Any) -> Any:
     """``batch()`` for a callable batch source, else ``batch`` itself."""
     return batch() if callable(batch) else batch
@@ -206,8 +211,7 @@ class ValueChangeGuard(_ObservationGuard):
         return self.values(*inputs).reshape(-1)
 
     def _change(self, old: torch.Tensor, new: torch.Tensor) -> float:
-        scale = max(float(old.abs().mean()), 1e-6)
-        return float((new - old).abs().mean()) / scale
+        return _relative_change(old, new)
 
 
 class AllOfGuard:
@@ -296,8 +300,7 @@ class QChangeGuard(_BatchGuard):
         return _q_columns(self.q_values(*inputs))
 
     def _change(self, old: torch.Tensor, new: torch.Tensor) -> float:
-        scale = max(float(old.abs().mean()), 1e-6)
-        return float((new - old).abs().mean()) / scale
+        return _relative_change(old, new)
 
 
 class LossGuard:

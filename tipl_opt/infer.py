@@ -15,6 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from tipl_opt import atomic
+from tipl_opt.adapters.base import TrainSpec
 from tipl_opt.errors import TiplError
 from tipl_opt.paths.reader import LearningPath
 from tipl_opt.paths.spec import ParamSpec, unflatten
@@ -22,6 +23,17 @@ from tipl_opt.predictors.base import Predictor
 
 WEIGHTS_FORMAT = "tipl-weights"
 
+
+
+def train_spec(run: LearningPath) -> TrainSpec:
+    """The spec of a fresh agent for ``run``'s weights, read from its metadata (to evaluate
+    other weights of the same shapes: ``tipl infer --eval``, ``tipl jumps``)."""
+    network = run.meta.get("network", {})
+    return TrainSpec(algo=run.algorithm, env_id=run.env_id, seed=run.seed or 0,
+                     total_steps=int(run.meta.get("total_steps", 1)),
+                     every=int(run.meta.get("cadence", {}).get("every", 1)),
+                     hidden_sizes=tuple(network.get("hidden_sizes", (64, 64))),
+                     activation=network.get("activation", "tanh"))
 
 @dataclass
 class Inference:

@@ -9,24 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tipl_opt.adapters.base import TrainSpec
 from tipl_opt.cli.console import console, fail
 from tipl_opt.errors import TiplError
-from tipl_opt.infer import check_out, infer, save_weights
+from tipl_opt.infer import check_out, infer, save_weights, train_spec
 from tipl_opt.paths import LearningPath
 from tipl_opt.paths.spec import unflatten
 from tipl_opt.plugins import get_adapter
 from tipl_opt.predictors import load_predictor
-
-
-def spec_from_path(lp: LearningPath) -> TrainSpec:
-    """The TrainSpec that rebuilds this run's agent (for evaluation of other weights)."""
-    network = lp.meta.get("network", {})
-    return TrainSpec(algo=lp.algorithm, env_id=lp.env_id, seed=lp.seed or 0,
-                     total_steps=int(lp.meta.get("total_steps", 1)),
-                     every=int(lp.meta.get("cadence", {}).get("every", 1)),
-                     hidden_sizes=tuple(network.get("hidden_sizes", (64, 64))),
-                     activation=network.get("activation", "tanh"))
 
 
 def _fmt(x: float) -> str:
@@ -68,7 +57,7 @@ def infer_command(
         return
     try:
         adapter = get_adapter(lp.library)
-        spec = spec_from_path(lp)
+        spec = train_spec(lp)
         named = unflatten(result.weights, lp.specs)
         pred_mean, pred_std = adapter.evaluate_weights(spec, named, episodes)
         from_mean, from_std = adapter.evaluate_weights(

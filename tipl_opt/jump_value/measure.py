@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from tipl_opt import atomic
-from tipl_opt.adapters.base import TrainSpec
 from tipl_opt.collect.executor import Emit, make_executor
+from tipl_opt.infer import train_spec
 from tipl_opt.jump_value.plan import JumpPlan, Window, WindowTask, sources_seen, training_runs
 from tipl_opt.jump_value.plot import plot_report
 from tipl_opt.jump_value.stats import aggregate
@@ -35,16 +35,6 @@ class EvaluationDone:
 
     run: str
     index: int
-
-
-def train_spec(run: LearningPath) -> TrainSpec:
-    """The spec of a fresh agent for ``run``'s weights (evaluation only)."""
-    network = run.meta.get("network", {})
-    return TrainSpec(algo=run.algorithm, env_id=run.env_id, seed=run.seed or 0,
-                     total_steps=int(run.meta.get("total_steps", 1)),
-                     every=int(run.meta.get("cadence", {}).get("every", 1)),
-                     hidden_sizes=tuple(network.get("hidden_sizes", (64, 64))),
-                     activation=network.get("activation", "tanh"))
 
 
 def evaluate_window(task: WindowTask, emit: Emit) -> list[tuple[float, float]]:
