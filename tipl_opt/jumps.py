@@ -2,10 +2,12 @@
 
 :class:`JumpConfig` has one section per part of :class:`~tipl_opt.optimizer.TIPLOptimizer`:
 ``schedule`` (*when* to snapshot and jump: :mod:`tipl_opt.schedule`), ``prediction`` (*what* to
-predict from: the window) and ``acceptance`` (*whether and how far* to move:
-:mod:`tipl_opt.acceptance`). Every field name is unique across sections, so the flat form that
-the command line and the adapters use (``{"snapshot_every": 1, "scale": 2}``, ``--jump
-horizon=4``) is accepted and sorted into its section.
+predict from: the window), ``acceptance`` (*whether and how far* to move:
+:mod:`tipl_opt.acceptance`) and ``watch`` (*whether to keep* a jump once the next episodes are
+in: :mod:`tipl_opt.adapters.watchdog`, used by the RL adapters). Every field name is unique
+across sections, so the flat form that the command line and the adapters use
+(``{"snapshot_every": 1, "scale": 2}``, ``--jump horizon=4``) is accepted and sorted into its
+section.
 """
 
 from __future__ import annotations
@@ -88,9 +90,27 @@ class AcceptanceConfig(BaseModel):
     keeping it."""
 
 
+class WatchConfig(BaseModel):
+    """Whether to keep a jump once the episodes after it are in (the RL adapters' return
+    watchdog, :class:`~tipl_opt.adapters.watchdog.ReturnWatchdog`; a supervised loop feeds it
+    nothing and it never acts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    watchdog: bool = True
+    """Undo a jump when the episode returns after it clearly fall below those before it, and
+    hold jumps while the returns are clearly falling anyway."""
+    watch_episodes: int = Field(default=5, ge=2)
+    """Episodes compared on each side of a jump (and of the hold check)."""
+    max_drop: float = Field(default=0.1, ge=0)
+    """A fall counts only when it exceeds this share of the earlier mean's size and two
+    standard errors of the difference of the means."""
+
+
 SECTIONS: dict[str, type[BaseModel]] = {"schedule": ScheduleConfig,
                                         "prediction": PredictionConfig,
-                                        "acceptance": AcceptanceConfig}
+                                        "acceptance": AcceptanceConfig,
+                                        "watch": WatchConfig}
 FLAT_ALIASES = {"schedule": "horizon_schedule"}
 """Flat names that differ from the field's name in its section (``schedule="shrinking"``)."""
 
@@ -114,6 +134,7 @@ class JumpConfig(BaseModel):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
     acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+    watch: WatchConfig = Field(default_factory=WatchConfig)
 
     @model_validator(mode="after")
     def _check(self) -> JumpConfig:
@@ -187,12 +208,15 @@ class JumpReport:
         return asdict(self)
 
 
-COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "jumps_rejected")
+COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "jumps_rejected",
+            "jumps_undone")
 """The counters of a :class:`JumpTally`, in display order."""
 
 
 class JumpTally(dict[str, int]):
     """Snapshot and jump counters (:data:`COUNTERS`), a plain ``dict`` of ints.
+    ``jumps_undone`` counts accepted jumps taken back later
+    (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`).
 
     :meth:`add` counts one :class:`JumpReport`; the optimizer, the run layer and the adapters'
     summaries all count with it, so a jump is counted one way everywhere.

@@ -170,6 +170,11 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self._fresh = 0  # snapshots recorded since the last jump
         self.last_report: JumpReport | None = None
         self._jump_hooks: dict[int, events.JumpHook] = {}
+        self.gate: Callable[[], bool] | None = None
+        """Asked right before a due jump: ``False`` holds it (the snapshot is still taken; the
+        full window jumps at the next safe point the gate allows). The RL adapters' return
+        watchdog holds jumps while the returns fall."""
+        self._undo: list[torch.Tensor] | None = None  # the weights before the last jump
 
     # -- the Optimizer interface ------------------------------------------------------------
     @property
@@ -228,7 +233,36 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if not (self.history.full
                 and self.schedule.jump_due(self.steps, self._fresh, self.history.capacity)):
             return None
+        if self.gate is not None and not self.gate():
+            logger.debug("jump at step %d held by the gate", self.steps)
+            return None
         return self.jump(guard)
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether :meth:`undo_jump` has a jump to take back."""
+        return self._undo is not None
+
+    def undo_jump(self, wait: int = 0) -> bool:
+        """Put back the weights held right before the last accepted jump (the base steps
+        taken since are dropped with it; the base optimizer's moments are kept) and start a
+        fresh window there; the next jump then also waits ``wait`` more snapshots. Counted as
+        ``jumps_undone``. Returns ``False`` (and changes nothing) when there is no jump to
+        undo: none accepted yet, or already undone. Only the last jump can be undone, and only
+        in this session (the saved state holds no undo copy)."""
+        if self._undo is None:
+            return False
+        with torch.no_grad():
+            for p, p0 in zip(self.owned_params, self._undo, strict=True):
+                p.copy_(p0)
+        self._undo = None
+        self.history.reset()
+        self.snapshot()
+        self._fresh = -max(int(wait), 0)
+        self.counters["jumps_undone"] += 1
+        logger.info("jump undone at step %d (next jump waits %d more snapshots)", self.steps,
+                    wait)
+        return True
 
     def jump(self, guard: JumpGuard | None = None) -> JumpReport:
         """Predict from the full window and let the acceptance rule decide how much of the
@@ -240,6 +274,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             raise TiplError(f"the window holds {len(self.history)} of {self.history.capacity} "
                             "snapshots; a jump needs a full window")
         window, steps = self.history.window()
+        self._undo = None  # a new attempt settles the previous jump
         horizon = self.current_horizon()
         current = self.flat_weights()
         start = time.perf_counter()
@@ -262,6 +297,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
             decision = self.rule.decide(move, guard)
             if move.fraction != decision.fraction or decision.fraction == 0:
                 move.write(decision.fraction)  # exactly the previous weights when rejected
+            if decision.fraction > 0:
+                self._undo = move.start  # what undo_jump() puts back
         accepted = decision.fraction > 0
         if accepted and self.config.acceptance.reset_moments:
             self.state.clear()
@@ -321,6 +358,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
         self._fresh = fresh
+        self._undo = None
         self._last_snapshot = None if last < 0 else last
         if self._own_parts[0]:
             self.schedule = CadenceSchedule(config.schedule)

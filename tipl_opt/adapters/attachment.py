@@ -12,6 +12,9 @@ drives the safe points, and hands each part's guard the network and the batch to
 * which parts get TIPL (:func:`select_parts`) and the guard of each kind with its default
   trust region (:data:`GUARDS`);
 * the predictor, resolved once (with its fallback to ``linear``) and shared by every part;
+* the return watchdog (:mod:`tipl_opt.adapters.watchdog`), fed the finished episodes'
+  returns by the adapter (:meth:`Attachment.record_returns`), which undoes a jump the next
+  episodes reject and holds jumps while returns fall;
 * the summary that goes into a learning path's hyperparameters (:meth:`Attachment.summary`).
 
 A new adapter's attachment, in outline::
@@ -21,6 +24,7 @@ A new adapter's attachment, in outline::
         install(agent, part, attachment.wrap(part, kind, base, specs))
     for part in attachment.optimizers:
         attachment.set_guard(part, GuardInputs(my_net(part), my_batch))
+    ...  # each finished training episode: attachment.record_returns([ret])
     ...  # at each rollout boundary: attachment.at_safe_point()
 """
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,6 +40,7 @@ import torch
 from pydantic import ValidationError
 
 from tipl_opt.adapters.base import TIPLSetup
+from tipl_opt.adapters.watchdog import ReturnWatchdog
 from tipl_opt.errors import ConfigError
 from tipl_opt.guard import (
     ActionDistanceGuard,
@@ -200,6 +205,8 @@ class Attachment:
         self.optimizers: dict[str, TIPLOptimizer] = {}
         self.kinds: dict[str, str] = {}
         self.guards: dict[str, JumpGuard] = {}
+        self.watchdog = (ReturnWatchdog(self.config.watch, self.optimizers)
+                         if self.config.watch.watchdog else None)
 
     def limit(self, kind: str) -> float:
         """The trust region of a part of ``kind``: the setup's, else :data:`GUARDS`'."""
@@ -220,7 +227,17 @@ class Attachment:
         if kind not in GUARDS:
             raise ConfigError(f"unknown part kind {kind!r}; one of {sorted(GUARDS)}")
         self.optimizers[part], self.kinds[part] = optimizer, kind
+        watchdog = self.watchdog
+        if watchdog is not None:
+            optimizer.gate = watchdog.allow
+            optimizer.register_jump_hook(lambda _opt, report: watchdog.jumped(part, report))
         return optimizer
+
+    def record_returns(self, returns: Iterable[float]) -> None:
+        """Returns of training episodes that just finished, in order, for the watchdog."""
+        if self.watchdog is not None:
+            for ret in returns:
+                self.watchdog.episode(ret)
 
     def set_guard(self, part: str, inputs: GuardInputs) -> JumpGuard | None:
         """Give ``part`` the guard of its kind, measuring on ``inputs`` (nothing when the setup
@@ -239,8 +256,12 @@ class Attachment:
 
     def at_safe_point(self, skip: Callable[[TIPLOptimizer], bool] | None = None) -> None:
         """Call where no update is half done (on-policy: between an update and the next
-        collect): each manual-mode optimizer snapshots if due and jumps when its window is
-        full, unless ``skip(optimizer)`` says not now."""
+        collect; off-policy: between two updates): the watchdog gives its verdict on the last
+        jump if its episodes are in, then each manual-mode optimizer snapshots if due and jumps
+        when its window is full, unless ``skip(optimizer)`` says not now."""
+        if self.watchdog is not None:
+            self.watchdog.tick()
+            self.watchdog.check()
         for opt in self.manual:
             if skip is None or not skip(opt):
                 opt.maybe_jump()
@@ -258,6 +279,7 @@ class Attachment:
             "guard": ({part: {"kind": g.name, "limit": g.limit} for part, g in self.guards.items()}
                       if self.guards else None),
             "counters": self.counters(),
+            "watchdog": self.watchdog.summary() if self.watchdog is not None else None,
         }
 
     def __repr__(self) -> str:

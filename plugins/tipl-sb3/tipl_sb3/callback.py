@@ -10,7 +10,10 @@ Safe points, where no update is half done:
   has nothing to do (the guards read the replay buffer themselves).
 
 The PPO/A2C guard observes the newest rollout observations, captured at each rollout end
-(:class:`~tipl_sb3.guards.RecentRolloutObservations`).
+(:class:`~tipl_sb3.guards.RecentRolloutObservations`). The return watchdog
+(:mod:`tipl_opt.adapters.watchdog`) reads finished episodes' returns from the ``Monitor``
+information SB3 puts in each step's ``infos`` (SB3 wraps envs in ``Monitor`` by default; a
+``VecEnv`` built without it gives the watchdog nothing to judge by).
 
 Every jump is recorded in the agent's own logger (``model.logger.record``), so SB3's
 TensorBoard, CSV and W&B outputs show it next to ``train/`` and ``rollout/``: ``tipl/accepted``,
@@ -107,7 +110,13 @@ class TIPLCallback(BaseCallback):
             self.rollout_observations.capture(self.model.rollout_buffer)  # type: ignore[attr-defined]
 
     def _on_step(self) -> bool:
-        if not self.on_policy and self.attachment.manual:
+        if self.attachment.watchdog is not None:
+            infos = self.locals.get("infos") or ()
+            self.attachment.record_returns(
+                info["episode"]["r"] for info in infos
+                if isinstance(info, dict) and "episode" in info)
+        if not self.on_policy and (self.attachment.manual or self.attachment.watchdog):
+            # Between two train() calls: the watchdog's verdicts, and manual-mode jumps.
             self.attachment.at_safe_point()
         return True
 

@@ -11,7 +11,9 @@ adds what is Tianshou's:
   right after the previous update and before the next collect; DQN and SAC jump inside their
   optimizers' ``step()``, with a snapshot every 50 gradient steps (:data:`AUTO_DEFAULTS`);
 * the guards measure on the newest transitions (:mod:`tipl_tianshou.guards`), read at every
-  jump: the last rollout for PPO, the newest replay transitions for DQN and SAC.
+  jump: the last rollout for PPO, the newest replay transitions for DQN and SAC;
+* the training collector reports each finished episode's return to the return watchdog
+  (:class:`~tipl_tianshou.guards.EpisodeCollector`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ import torch
 from tipl_opt.adapters.attachment import Attachment, GuardInputs, select_parts
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_tianshou.build import PARTS, Agent, OptimWrapper
-from tipl_tianshou.guards import GuardBatch, RolloutCollector, newest_transitions
+from tipl_tianshou.guards import (
+    EpisodeCollector,
+    GuardBatch,
+    RolloutCollector,
+    newest_transitions,
+)
 from tipl_tianshou.optim import SpecsFor, TIPLOptimizerFactory, tagged_specs
 
 logger = logging.getLogger(__name__)
@@ -86,8 +93,11 @@ class TIPLAttachment(Attachment):
         return {part: wrapper(part) for part in self.parts}
 
     def collector_class(self, agent: Agent) -> type[Any] | None:
-        """On-policy agents with a guard keep each rollout's observations for the next jump."""
-        return RolloutCollector if self.setup.guard and agent.on_policy else None
+        """On-policy agents with a guard keep each rollout's observations for the next jump;
+        with the return watchdog on, the collector also reports finished episodes' returns."""
+        if self.setup.guard and agent.on_policy:
+            return RolloutCollector
+        return EpisodeCollector if self.watchdog is not None else None
 
     def bind(self, agent: Agent, collector: Any) -> None:
         """Check each part's factory built the algorithm's optimizer (adopted as it was
@@ -101,6 +111,8 @@ class TIPLAttachment(Attachment):
             if raw[part] is not opt:
                 raise RuntimeError(f"the {part} optimizer of the algorithm is not its "
                                    "TIPLOptimizer")
+        if isinstance(collector, EpisodeCollector):
+            collector.on_returns = self.record_returns
         if not self.setup.guard:
             return
         device = next(agent.algorithm.parameters()).device

@@ -21,6 +21,7 @@ step costs nothing. An empty batch makes a guard measure ``inf``: the jump is re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,10 +56,26 @@ def newest_transitions(buffer: ReplayBuffer, size: int = GUARD_BATCH,
                       torch.as_tensor(act, dtype=torch.float32, device=device))
 
 
-class RolloutCollector(Collector):
-    """A Tianshou ``Collector`` that keeps the newest transitions of its last ``collect()``
-    (:attr:`last_batch`, at most ``guard_batch`` of them) for the jump at the next rollout
-    boundary, after the on-policy trainer has emptied the buffer."""
+class EpisodeCollector(Collector):
+    """A Tianshou ``Collector`` that hands the returns of the episodes each ``collect()``
+    finished to :attr:`on_returns` (the TIPL return watchdog; set by
+    :meth:`~tipl_tianshou.attachment.TIPLAttachment.bind`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_returns: Callable[[list[float]], None] | None = None
+
+    def collect(self, *args: Any, **kwargs: Any) -> Any:
+        stats = super().collect(*args, **kwargs)
+        if self.on_returns is not None:
+            self.on_returns([float(r) for r in np.asarray(stats.returns).reshape(-1)])
+        return stats
+
+
+class RolloutCollector(EpisodeCollector):
+    """An :class:`EpisodeCollector` that also keeps the newest transitions of its last
+    ``collect()`` (:attr:`last_batch`, at most ``guard_batch`` of them) for the jump at the next
+    rollout boundary, after the on-policy trainer has emptied the buffer."""
 
     def __init__(self, *args: Any, guard_batch: int = GUARD_BATCH, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

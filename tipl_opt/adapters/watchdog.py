@@ -1,0 +1,165 @@
+"""The return watchdog: the episodes after a jump decide whether it stays.
+
+A guard checks a jump before it is taken, on behaviour (KL, action distance), not on return; a
+jump the guard accepts can still leave the agent worse, and between near-deterministic
+policies the KL of a harmful jump is about zero (A2C's transient collapse, extrapolated, stays
+collapsed). The watchdog checks afterwards, on what the agent earns:
+
+* **undo**: after an accepted jump, the next ``watch_episodes`` episode returns are compared
+  with the ``watch_episodes`` before it; when they are clearly lower (:func:`clearly_below`),
+  every part that jumped at that moment puts back its weights from right before the jump
+  (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`), and the next jump waits one more
+  window, then three, seven... for each undo in a row;
+* **hold**: while the newest ``watch_episodes`` returns are clearly below the ones before them,
+  a due jump is held (the window keeps filling; it jumps at the first safe point where the fall
+  has stopped), since extrapolating a fall continues it.
+
+The adapter feeds finished episodes' returns (:meth:`ReturnWatchdog.episode`) and calls
+:meth:`ReturnWatchdog.tick` then :meth:`ReturnWatchdog.check` at its safe points; the
+:class:`~tipl_opt.adapters.attachment.Attachment` does the wiring. Without episodes (a
+supervised loop, an env without episode statistics) it never acts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipl_opt.jumps import JumpReport, WatchConfig
+from tipl_opt.optimizer import TIPLOptimizer
+
+logger = logging.getLogger(__name__)
+
+
+def clearly_below(after: Sequence[float], before: Sequence[float], max_drop: float) -> bool:
+    """Whether the mean of ``after`` is below the mean of ``before`` by more than both
+    ``max_drop`` times ``|mean(before)|`` and two standard errors of the difference (each side
+    needs two values or more; otherwise ``False``)."""
+    if len(after) < 2 or len(before) < 2:
+        return False
+
+    def mean_var(xs: Sequence[float]) -> tuple[float, float]:
+        m = sum(xs) / len(xs)
+        return m, sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
+
+    mean_a, var_a = mean_var(after)
+    mean_b, var_b = mean_var(before)
+    se = math.sqrt(var_a / len(after) + var_b / len(before))
+    return mean_a < mean_b - max(max_drop * abs(mean_b), 2.0 * se)
+
+
+@dataclass
+class _Pending:
+    """An accepted jump waiting for its verdict: the returns before and after it."""
+
+    tick: int
+    before: list[float]
+    parts: list[str]
+    after: list[float] = field(default_factory=list)
+
+
+class ReturnWatchdog:
+    """Undoes jumps the returns after them reject and holds jumps while returns fall (see the
+    module docstring). ``optimizers``: the attachment's TIPL optimizers by part (read live)."""
+
+    def __init__(self, config: WatchConfig, optimizers: Mapping[str, TIPLOptimizer]) -> None:
+        self.config = config
+        self.optimizers = optimizers
+        self.recent: deque[float] = deque(maxlen=2 * config.watch_episodes)
+        self.pending: _Pending | None = None
+        self.ticks = 0
+        self.streak = 0  # undos in a row
+        self.counts = {"kept": 0, "undone": 0, "unjudged": 0, "held": 0}
+
+    # -- what the adapter feeds ---------------------------------------------------------------
+    def episode(self, ret: float) -> None:
+        """A finished training episode's return."""
+        value = float(ret)
+        if not math.isfinite(value):
+            return
+        self.recent.append(value)
+        if self.pending is not None:
+            self.pending.after.append(value)
+
+    def tick(self) -> None:
+        """A new safe point: jumps from now on belong to a new moment (those of one moment,
+        SAC's actor and critic in one update, are judged together)."""
+        self.ticks += 1
+
+    def jumped(self, part: str, report: JumpReport) -> None:
+        """Jump hook of ``part``'s optimizer: an accepted jump starts a verdict."""
+        if not report.accepted:
+            return
+        if self.pending is not None and self.pending.tick == self.ticks:
+            self.pending.parts.append(part)
+            return
+        if self.pending is not None:  # not reached by check() or allow(): settle it now
+            self._resolve()
+        n = self.config.watch_episodes
+        before = list(self.recent)[-n:]
+        if len(before) < 2:
+            self.counts["unjudged"] += 1  # nothing to compare with: the jump stands
+            return
+        self.pending = _Pending(self.ticks, before, [part])
+
+    # -- decisions ----------------------------------------------------------------------------
+    def check(self) -> None:
+        """At a safe point: give the verdict on a pending jump once its episodes are in."""
+        if self.pending is not None and len(self.pending.after) >= self.config.watch_episodes:
+            self._resolve()
+
+    def allow(self) -> bool:
+        """The optimizers' gate, asked right before a due jump: settles a pending verdict with
+        the episodes there are, then holds the jump (``False``) while returns clearly fall."""
+        pending = self.pending
+        if pending is not None and pending.tick != self.ticks:
+            self._resolve()
+        n = self.config.watch_episodes
+        if len(self.recent) >= 2 * n:
+            values = list(self.recent)
+            if clearly_below(values[-n:], values[:n], self.config.max_drop):
+                self.counts["held"] += 1
+                logger.info("TIPL watchdog: jump held, returns falling (%.4g -> %.4g)",
+                            _mean(values[:n]), _mean(values[-n:]))
+                return False
+        return True
+
+    def _resolve(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        if len(pending.after) < 2:
+            self.counts["unjudged"] += 1
+            return
+        if not clearly_below(pending.after, pending.before, self.config.max_drop):
+            self.counts["kept"] += 1
+            self.streak = 0
+            return
+        undone = []
+        for part in pending.parts:
+            opt = self.optimizers[part]
+            if opt.undo_jump(wait=(2 ** self.streak - 1) * opt.history.capacity):
+                undone.append(part)
+        if not undone:
+            self.counts["unjudged"] += 1
+            return
+        self.counts["undone"] += 1
+        self.streak += 1
+        # The returns after the jump belonged to weights that are gone.
+        self.recent.clear()
+        self.recent.extend(pending.before)
+        logger.info("TIPL watchdog: jump of %s undone, returns fell from %.4g to %.4g",
+                    ", ".join(undone), _mean(pending.before), _mean(pending.after))
+
+    def summary(self) -> dict[str, Any]:
+        """Verdicts so far (JSON-serialisable): kept, undone, unjudged (too few episodes on a
+        side) and held."""
+        return dict(self.counts)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
