@@ -124,12 +124,13 @@ def test_watchdog_holds_jumps_while_returns_fall_and_lets_them_go_after() -> Non
     param, attachment = _attached()
     opt = attachment.optimizers["policy"]
     attachment.at_safe_point()
-    attachment.record_returns([200.0, 201.0, 199.0, 200.0, 200.0, 50.0, 52.0, 48.0, 51.0, 49.0])
+    attachment.record_returns([200.0, 201.0, 199.0, 200.0, 200.0,
+                               150.0, 152.0, 148.0, 151.0, 149.0])
     _update(param, attachment)
     _update(param, attachment)  # due, but held
     assert opt.counters["jumps_tried"] == 0
     assert attachment.summary()["watchdog"]["held"] == 1
-    attachment.record_returns([50.0, 51.0, 49.0, 50.0, 50.0])  # the fall has stopped
+    attachment.record_returns([150.0, 151.0, 149.0, 150.0, 150.0])  # the fall has stopped
     _update(param, attachment)
     assert opt.counters["jumps_tried"] == 1
 
@@ -170,3 +171,28 @@ def test_undos_in_a_row_wait_longer_before_the_next_jump() -> None:
         assert opt.counters["snapshots"] == fresh_before + 1
     assert waits == [0, 3, 9]  # (2^k - 1) windows of 3 snapshots
     assert watchdog.summary()["undone"] == 3
+
+
+def test_watchdog_holds_jumps_while_far_below_the_best_level_so_far() -> None:
+    param, attachment = _attached()
+    opt = attachment.optimizers["policy"]
+    attachment.at_safe_point()
+    # A collapse: 200 for a while, then a long run of 10 (no longer *falling*, but far below).
+    attachment.record_returns([200.0] * 5 + [10.0, 11.0, 9.0, 10.0, 10.0] * 3)
+    _update(param, attachment)
+    _update(param, attachment)
+    assert opt.counters["jumps_tried"] == 0
+    attachment.record_returns([150.0, 160.0, 140.0, 150.0, 150.0])  # back above half the best
+    _update(param, attachment)
+    assert opt.counters["jumps_tried"] == 1
+
+
+def test_undone_jumps_reach_the_run_layer_tally() -> None:
+    from tipl_opt.collect.runner import _JumpForwarder
+
+    forwarder = _JumpForwarder(lambda report: None)
+    forwarder.settle({"tipl": {"counters": {"actor": {"jumps_undone": 2},
+                                            "critic": {"jumps_undone": 1}}}})
+    assert forwarder.counts["jumps_undone"] == 3
+    forwarder.settle({"algorithm": "ppo"})  # a run without TIPL: unchanged
+    assert forwarder.counts["jumps_undone"] == 3

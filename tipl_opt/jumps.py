@@ -105,6 +105,10 @@ class WatchConfig(BaseModel):
     max_drop: float = Field(default=0.1, ge=0)
     """A fall counts only when it exceeds this share of the earlier mean's size and two
     standard errors of the difference of the means."""
+    max_regress: float = Field(default=0.5, ge=0)
+    """Hold jumps while the mean of the newest ``watch_episodes`` returns is below the best
+    such mean so far by more than this share of the best's size (a collapsed policy: jumps
+    would extrapolate the collapse, gradient steps may undo it)."""
 
 
 SECTIONS: dict[str, type[BaseModel]] = {"schedule": ScheduleConfig,

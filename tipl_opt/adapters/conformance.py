@@ -224,3 +224,16 @@ class AdapterConformance:
             assert counters["jumps_tried"] == (counters["jumps_accepted"]
                                                + counters["jumps_rejected"])
         assert sum(c["jumps_tried"] for c in summary["counters"].values()) >= 1
+
+    def test_conformance_tipl_that_never_jumps_trains_exactly_like_the_base(self) -> None:
+        # A drop-in optimizer: attaching (the default predictor loaded, snapshots, guards, the
+        # watchdog) must not change training by itself, not even through the random stream,
+        # or every base-vs-TIPL comparison would mix the jumps' effect with chaos.
+        name = next(iter(self.cases))
+        spec = self.cases[name]
+        base = self.recorded(name)
+        rec = record(self.adapter, spec, TIPLSetup(predictor="default",
+                                                   jump={"warmup_steps": 10**9}))
+        assert sum(c["jumps_tried"] for c in rec.hyperparameters["tipl"]["counters"].values()) == 0
+        assert len(rec.weights) == len(base.weights)
+        assert torch.equal(rec.weights[-1], base.weights[-1])

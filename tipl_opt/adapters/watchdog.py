@@ -11,8 +11,11 @@ collapsed). The watchdog checks afterwards, on what the agent earns:
   (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`), and the next jump waits one more
   window, then three, seven... for each undo in a row;
 * **hold**: while the newest ``watch_episodes`` returns are clearly below the ones before them,
-  a due jump is held (the window keeps filling; it jumps at the first safe point where the fall
-  has stopped), since extrapolating a fall continues it.
+  or their mean has lost more than ``max_regress`` (half) of the best such mean so far, a due
+  jump is held (the window keeps filling; it jumps at the first safe point where the fall has
+  stopped and the level has come back), since extrapolating a fall, or a collapse, continues
+  it: measured on A2C CartPole, a collapsed policy kept jumping between windows of equally
+  bad returns and never recovered, while the gradient steps alone bring it back.
 
 The adapter feeds finished episodes' returns (:meth:`ReturnWatchdog.episode`) and calls
 :meth:`ReturnWatchdog.tick` then :meth:`ReturnWatchdog.check` at its safe points; the
@@ -73,6 +76,7 @@ class ReturnWatchdog:
         self.pending: _Pending | None = None
         self.ticks = 0
         self.streak = 0  # undos in a row
+        self.best = -math.inf  # best mean of watch_episodes returns in a row
         self.counts = {"kept": 0, "undone": 0, "unjudged": 0, "held": 0}
 
     # -- what the adapter feeds ---------------------------------------------------------------
@@ -82,6 +86,9 @@ class ReturnWatchdog:
         if not math.isfinite(value):
             return
         self.recent.append(value)
+        n = self.config.watch_episodes
+        if len(self.recent) >= n:
+            self.best = max(self.best, _mean(list(self.recent)[-n:]))
         if self.pending is not None:
             self.pending.after.append(value)
 
@@ -119,12 +126,18 @@ class ReturnWatchdog:
         if pending is not None and pending.tick != self.ticks:
             self._resolve()
         n = self.config.watch_episodes
-        if len(self.recent) >= 2 * n:
-            values = list(self.recent)
-            if clearly_below(values[-n:], values[:n], self.config.max_drop):
+        values = list(self.recent)
+        if len(values) >= 2 * n and clearly_below(values[-n:], values[:n], self.config.max_drop):
+            self.counts["held"] += 1
+            logger.info("TIPL watchdog: jump held, returns falling (%.4g -> %.4g)",
+                        _mean(values[:n]), _mean(values[-n:]))
+            return False
+        if len(values) >= n and math.isfinite(self.best):
+            now = _mean(values[-n:])
+            if now < self.best - self.config.max_regress * abs(self.best):
                 self.counts["held"] += 1
-                logger.info("TIPL watchdog: jump held, returns falling (%.4g -> %.4g)",
-                            _mean(values[:n]), _mean(values[-n:]))
+                logger.info("TIPL watchdog: jump held, returns %.4g far below their best %.4g",
+                            now, self.best)
                 return False
         return True
 

@@ -161,6 +161,16 @@ class _JumpForwarder:
         """Jump counters of the run (snapshots are counted by the optimizers alone)."""
         return {k: v for k, v in self.tally.items() if k != "snapshots"}
 
+    def settle(self, hyperparameters: dict[str, Any]) -> None:
+        """Add the jumps the adapter's return watchdog undid (reported in its summary, not as
+        jump events) once the run is over."""
+        tipl = hyperparameters.get("tipl") if isinstance(hyperparameters, dict) else None
+        counters = tipl.get("counters") if isinstance(tipl, dict) else None
+        if isinstance(counters, dict):
+            self.tally["jumps_undone"] = sum(int(part.get("jumps_undone", 0))
+                                             for part in counters.values()
+                                             if isinstance(part, dict))
+
     @hookimpl
     def tipl_on_jump(self, report: Any) -> None:
         self.tally.add(report)
@@ -220,6 +230,7 @@ def run_one(task: RunTask, emit: Emit) -> RunResult:
         if task.tensorboard is not None:
             extra["tensorboard"] = task.tensorboard
         hyperparameters = adapter.collect(task.spec, on_snapshot, on_progress, **extra)
+        forwarder.settle(hyperparameters)
     finally:
         pm.unregister(forwarder)
     wall = time.perf_counter() - started

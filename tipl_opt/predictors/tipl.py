@@ -161,7 +161,8 @@ class TIPLPredictor:
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu"
              ) -> TIPLPredictor:
-        """Load a checkpoint folder (or its ``model.safetensors``/``config.json``)."""
+        """Load a checkpoint folder (or its ``model.safetensors``/``config.json``), leaving the
+        global random generators as they were."""
         folder = Path(path)
         if folder.is_file():
             folder = folder.parent
@@ -188,7 +189,8 @@ class TIPLPredictor:
             raise TiplError(f"{file} is invalid: {problems}") from exc
         info = {k: v for k, v in config.items()
                 if k not in {"format", "format_version", "model"}}
-        predictor = cls(model_cfg, info=info)
+        with torch.random.fork_rng(devices=[]):  # the random init must not move the caller's
+            predictor = cls(model_cfg, info=info)  # RNG: a run that never jumps stays the base's
         try:
             state = load_file(str(folder / WEIGHTS_FILE))
             predictor.net.load_state_dict(state)
