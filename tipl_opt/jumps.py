@@ -23,6 +23,9 @@ class ScheduleConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = True
+    """``False``: snapshots only, never a jump (the window still fills and can be saved; an
+    adapter turns jumps off by default where they were measured to harm)."""
     mode: Literal["auto", "manual"] = "auto"
     """``auto``: jump inside ``step()`` (supervised loops, off-policy RL). ``manual``: only when
     the caller says it is safe, through ``maybe_jump()`` (on-policy RL, at rollout boundaries)."""

@@ -39,9 +39,10 @@ class Schedule(Protocol):
 
 class CadenceSchedule:
     """The default :class:`Schedule`, configured by a :class:`~tipl_opt.jumps.ScheduleConfig`:
-    a snapshot every ``snapshot_every`` steps; after ``warmup_steps``, a jump whenever
-    ``jump_every`` snapshots (default: a whole window) were recorded since the last one; the
-    horizon fixed, or shrinking linearly to ``min_horizon`` over ``total_steps``."""
+    a snapshot every ``snapshot_every`` steps; after ``warmup_steps`` (and unless ``enabled`` is
+    off), a jump whenever ``jump_every`` snapshots (default: a whole window) were recorded since
+    the last one; the horizon fixed, or shrinking linearly to ``min_horizon`` over
+    ``total_steps``."""
 
     def __init__(self, config: ScheduleConfig) -> None:
         self.config = config
@@ -50,7 +51,8 @@ class CadenceSchedule:
         return last_snapshot is None or step - last_snapshot >= self.config.snapshot_every
 
     def jump_due(self, step: int, fresh: int, context: int) -> bool:
-        return fresh >= (self.config.jump_every or context) and step >= self.config.warmup_steps
+        return (self.config.enabled and fresh >= (self.config.jump_every or context)
+                and step >= self.config.warmup_steps)
 
     def horizon(self, step: int, longest: int) -> int:
         cfg = self.config

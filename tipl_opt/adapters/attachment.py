@@ -131,13 +131,24 @@ def rollout_snapshot_every(env_steps: int, optimizer_steps: int,
     return (rollouts - 1) * max(optimizer_steps, 1) + 1
 
 
+JUMPS_OFF_BY_DEFAULT: dict[str, str] = {
+    "a2c": ("on CartPole-v1 (SB3, 256x256 networks, 15 paired seeds) they lowered the mean "
+            "return over training from 140 to 80 and left 4 runs collapsed at the end against "
+            "the base's 1, even with the return watchdog"),
+}
+"""Algorithms whose jumps are off unless the jump config sets ``enabled`` itself, and the
+measurement that decided it (see docs/benchmarks.md): snapshots are still taken."""
+
+
 def jump_config(library: str, algo: str, *, on_policy: bool,
                 config: JumpConfig | Mapping[str, Any] | None = None,
                 auto_defaults: Mapping[str, Any] | None = None,
                 rollout: tuple[int, int] | None = None) -> JumpConfig:
     """The jump config of ``algo``: its defaults updated with the fields ``config`` sets.
 
-    Defaults: on-policy ``mode="manual"`` with a snapshot at every rollout boundary, or, for
+    Defaults: jumps off for the algorithms of :data:`JUMPS_OFF_BY_DEFAULT` (A2C) unless
+    ``config`` sets ``enabled``; on-policy ``mode="manual"`` with a snapshot at every rollout
+    boundary, or, for
     ``rollout=(env steps, optimizer steps)`` per rollout shorter than
     :data:`MIN_SNAPSHOT_ENV_STEPS`, at the first boundary that many env steps on
     (:func:`rollout_snapshot_every`); off-policy ``mode="auto"`` plus the adapter's
@@ -148,6 +159,8 @@ def jump_config(library: str, algo: str, *, on_policy: bool,
     every = rollout_snapshot_every(*rollout) if rollout is not None else 1
     fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": every} if on_policy
                               else {"mode": "auto", **(auto_defaults or {})})
+    if algo.lower() in JUMPS_OFF_BY_DEFAULT:
+        fields["enabled"] = False
     if isinstance(config, JumpConfig):
         fields.update(config.explicit())
     elif config is not None:
@@ -200,6 +213,11 @@ class Attachment:
         self.config = jump_config(library, algo, on_policy=on_policy,
                                   config=config if config is not None else setup.jump,
                                   auto_defaults=auto_defaults, rollout=rollout)
+        if not self.config.schedule.enabled and algo.lower() in JUMPS_OFF_BY_DEFAULT:
+            logger.warning("TIPL: jumps are off by default for %s %s: %s. Snapshots are still "
+                           "taken; set enabled=true in the jump config (--jump enabled=true) "
+                           "to jump anyway.", library, algo.upper(), JUMPS_OFF_BY_DEFAULT[
+                               algo.lower()])
         spec = predictor if predictor is not None else setup.predictor
         self.predictor: Predictor = resolve_predictor(spec, self.config.prediction.context)
         self.optimizers: dict[str, TIPLOptimizer] = {}

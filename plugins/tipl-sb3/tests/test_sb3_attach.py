@@ -9,6 +9,7 @@ every 7 rollouts: env steps 896, 1344, ...
 
 from __future__ import annotations
 
+import logging
 import math
 import subprocess
 import sys
@@ -36,9 +37,10 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[3]
 PPO_HP: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 2}
-EVERY_BOUNDARY = {"snapshot_every": 1}
+EVERY_BOUNDARY = {"snapshot_every": 1, "enabled": True, "watchdog": False}
 """These rollouts are shorter than 256 env steps, so by default a snapshot is taken only every
-few boundaries; the cadence traced above asks for one at every boundary."""
+few boundaries; the cadence traced above asks for one at every boundary (and for jumps on A2C,
+which are off by default), with no return watchdog holding a jump back."""
 OFF_HP: dict[str, Any] = {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}
 SMALL = {"net_arch": [32, 32]}
 
@@ -160,7 +162,7 @@ def test_the_callback_refuses_another_model() -> None:
 def test_short_rollouts_snapshot_every_256_env_steps_by_default() -> None:
     a2c = A2C("MlpPolicy", "CartPole-v1", seed=0, device="cpu", n_steps=5)
     assert rollout_size(a2c, "a2c") == (5, 1)
-    callback = attach(a2c, "linear", guard=False)
+    callback = attach(a2c, "linear", {"enabled": True}, guard=False)
     assert callback.optimizers["policy"].config.schedule.snapshot_every == 52  # 52 rollouts
     a2c.learn(2600, callback=callback)
     counters = callback.counters()["policy"]
@@ -171,6 +173,23 @@ def test_short_rollouts_snapshot_every_256_env_steps_by_default() -> None:
     assert attach(model, "linear").optimizers["policy"].config.schedule.snapshot_every == 7
     big = PPO("MlpPolicy", "CartPole-v1", n_steps=512, batch_size=64, device="cpu")
     assert attach(big, "linear").optimizers["policy"].config.schedule.snapshot_every == 1
+
+
+def test_a2c_jumps_are_off_by_default_and_on_when_asked(caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
+    a2c = A2C("MlpPolicy", "CartPole-v1", seed=0, device="cpu", n_steps=5)
+    with caplog.at_level(logging.WARNING, logger="tipl_opt.adapters.attachment"):
+        callback = attach(a2c, "linear", guard=False)
+    assert "jumps are off by default for SB3 A2C" in caplog.text
+    assert "--jump enabled=true" in caplog.text
+    assert callback.describe()["jump"]["enabled"] is False
+    a2c.learn(2600, callback=callback)
+    counters = callback.counters()["policy"]
+    assert counters["jumps_tried"] == 0 and counters["snapshots"] == 10  # snapshots still taken
+    asked = attach(A2C("MlpPolicy", "CartPole-v1", seed=0, device="cpu"), "linear",
+                   {"enabled": True})
+    assert asked.optimizers["policy"].config.schedule.enabled is True
+    assert attach(ppo(), "linear").optimizers["policy"].config.schedule.enabled is True
 
 
 # -- on-policy: jumps only at rollout starts ----------------------------------------------------
