@@ -196,3 +196,25 @@ def test_undone_jumps_reach_the_run_layer_tally() -> None:
     assert forwarder.counts["jumps_undone"] == 3
     forwarder.settle({"algorithm": "ppo"})  # a run without TIPL: unchanged
     assert forwarder.counts["jumps_undone"] == 3
+
+
+def test_a_verdict_given_by_the_gate_at_a_due_jump_leaves_no_jump_on_a_fresh_window() -> None:
+    # keep_window + jump_every=2: the next jump is due before 5 episodes are in, so the gate
+    # gives the verdict; when it undoes the previous jump, the window restarts and the due jump
+    # must wait for it to fill (it used to be tried on a 1-snapshot window and raise).
+    param, attachment = _attached({"keep_window": True, "jump_every": 2})
+    opt = attachment.optimizers["policy"]
+    attachment.at_safe_point()
+    attachment.record_returns([100.0, 101.0, 99.0, 100.0, 100.0])
+    _update(param, attachment)
+    _update(param, attachment)  # jump 1
+    assert opt.counters["jumps_accepted"] == 1
+    attachment.record_returns([20.0, 22.0, 18.0])  # 3 of 5 episodes: no verdict at check()
+    _update(param, attachment)
+    _update(param, attachment)  # jump 2 due: the gate gives the verdict, undoes jump 1
+    assert opt.counters["jumps_undone"] == 1 and opt.counters["jumps_tried"] == 1
+    assert len(opt.history) == 1
+    _update(param, attachment)
+    assert opt.counters["jumps_tried"] == 1  # the fresh window is not full yet (2 of 3)
+    _update(param, attachment)
+    assert opt.counters["jumps_tried"] == 2

@@ -230,11 +230,17 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if not self.schedule.snapshot_due(self.steps, self._last_snapshot):
             return None
         self.snapshot()
-        if not (self.history.full
-                and self.schedule.jump_due(self.steps, self._fresh, self.history.capacity)):
+
+        def due() -> bool:
+            return self.history.full and self.schedule.jump_due(self.steps, self._fresh,
+                                                                self.history.capacity)
+
+        if not due():
             return None
         if self.gate is not None and not self.gate():
             logger.debug("jump at step %d held by the gate", self.steps)
+            return None
+        if not due():  # the gate undid the previous jump: a fresh window
             return None
         return self.jump(guard)
 
