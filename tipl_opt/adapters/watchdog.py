@@ -8,8 +8,9 @@ collapsed). The watchdog checks afterwards, on what the agent earns:
 * **undo**: after an accepted jump, the next ``watch_episodes`` episode returns are compared
   with the ``watch_episodes`` before it; when they are clearly lower (:func:`clearly_below`),
   every part that jumped at that moment puts back its weights from right before the jump
-  (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`), and the next jump waits one more
-  window, then three, seven... for each undo in a row;
+  (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`) and starts a fresh window; after a
+  second undo in a row the next jump waits one more window, after a third three more, then
+  seven...;
 * **hold**: while the newest ``watch_episodes`` returns are clearly below the ones before them,
   or their mean has lost more than ``max_regress`` (half) of the best such mean so far, a due
   jump is held (the window keeps filling; it jumps at the first safe point where the fall has
