@@ -24,7 +24,6 @@ from tipl_opt.predictors.base import Predictor
 WEIGHTS_FORMAT = "tipl-weights"
 
 
-
 def train_spec(run: LearningPath) -> TrainSpec:
     """The spec of a fresh agent for ``run``'s weights, read from its metadata (to evaluate
     other weights of the same shapes: ``tipl infer --eval``, ``tipl jumps``)."""
@@ -34,6 +33,7 @@ def train_spec(run: LearningPath) -> TrainSpec:
                      every=int(run.meta.get("cadence", {}).get("every", 1)),
                      hidden_sizes=tuple(network.get("hidden_sizes", (64, 64))),
                      activation=network.get("activation", "tanh"))
+
 
 @dataclass
 class Inference:

@@ -159,12 +159,17 @@ def jump_config(library: str, algo: str, *, on_policy: bool,
     every = rollout_snapshot_every(*rollout) if rollout is not None else 1
     fields: dict[str, Any] = ({"mode": "manual", "snapshot_every": every} if on_policy
                               else {"mode": "auto", **(auto_defaults or {})})
-    if algo.lower() in JUMPS_OFF_BY_DEFAULT:
+    asked = (config.explicit() if isinstance(config, JumpConfig)
+             else dict(config) if config is not None else {})
+    reason = JUMPS_OFF_BY_DEFAULT.get(algo.lower())
+    schedule = asked.get("schedule")
+    says = "enabled" in asked or (isinstance(schedule, Mapping) and "enabled" in schedule)
+    if reason is not None and not says:
         fields["enabled"] = False
-    if isinstance(config, JumpConfig):
-        fields.update(config.explicit())
-    elif config is not None:
-        fields.update(config)
+        logger.warning("TIPL: jumps are off by default for %s %s: %s. Snapshots are still "
+                       "taken; set enabled=true in the jump config (--jump enabled=true) to "
+                       "jump anyway.", library, algo.upper(), reason)
+    fields.update(asked)
     try:
         merged = JumpConfig.model_validate(fields)
     except ValidationError as exc:
@@ -213,11 +218,6 @@ class Attachment:
         self.config = jump_config(library, algo, on_policy=on_policy,
                                   config=config if config is not None else setup.jump,
                                   auto_defaults=auto_defaults, rollout=rollout)
-        if not self.config.schedule.enabled and algo.lower() in JUMPS_OFF_BY_DEFAULT:
-            logger.warning("TIPL: jumps are off by default for %s %s: %s. Snapshots are still "
-                           "taken; set enabled=true in the jump config (--jump enabled=true) "
-                           "to jump anyway.", library, algo.upper(), JUMPS_OFF_BY_DEFAULT[
-                               algo.lower()])
         spec = predictor if predictor is not None else setup.predictor
         self.predictor: Predictor = resolve_predictor(spec, self.config.prediction.context)
         self.optimizers: dict[str, TIPLOptimizer] = {}

@@ -31,6 +31,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import fmean, variance
 from typing import Any
 
 from tipl_opt.jumps import JumpReport, WatchConfig
@@ -45,15 +46,9 @@ def clearly_below(after: Sequence[float], before: Sequence[float], max_drop: flo
     needs two values or more; otherwise ``False``)."""
     if len(after) < 2 or len(before) < 2:
         return False
-
-    def mean_var(xs: Sequence[float]) -> tuple[float, float]:
-        m = sum(xs) / len(xs)
-        return m, sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
-
-    mean_a, var_a = mean_var(after)
-    mean_b, var_b = mean_var(before)
-    se = math.sqrt(var_a / len(after) + var_b / len(before))
-    return mean_a < mean_b - max(max_drop * abs(mean_b), 2.0 * se)
+    mean_b = fmean(before)
+    se = math.sqrt(variance(after) / len(after) + variance(before) / len(before))
+    return fmean(after) < mean_b - max(max_drop * abs(mean_b), 2.0 * se)
 
 
 @dataclass
@@ -89,7 +84,7 @@ class ReturnWatchdog:
         self.recent.append(value)
         n = self.config.watch_episodes
         if len(self.recent) >= n:
-            self.best = max(self.best, _mean(list(self.recent)[-n:]))
+            self.best = max(self.best, fmean(list(self.recent)[-n:]))
         if self.pending is not None:
             self.pending.after.append(value)
 
@@ -131,10 +126,10 @@ class ReturnWatchdog:
         if len(values) >= 2 * n and clearly_below(values[-n:], values[:n], self.config.max_drop):
             self.counts["held"] += 1
             logger.info("TIPL watchdog: jump held, returns falling (%.4g -> %.4g)",
-                        _mean(values[:n]), _mean(values[-n:]))
+                        fmean(values[:n]), fmean(values[-n:]))
             return False
         if len(values) >= n and math.isfinite(self.best):
-            now = _mean(values[-n:])
+            now = fmean(values[-n:])
             if now < self.best - self.config.max_regress * abs(self.best):
                 self.counts["held"] += 1
                 logger.info("TIPL watchdog: jump held, returns %.4g far below their best %.4g",
@@ -167,13 +162,9 @@ class ReturnWatchdog:
         self.recent.clear()
         self.recent.extend(pending.before)
         logger.info("TIPL watchdog: jump of %s undone, returns fell from %.4g to %.4g",
-                    ", ".join(undone), _mean(pending.before), _mean(pending.after))
+                    ", ".join(undone), fmean(pending.before), fmean(pending.after))
 
     def summary(self) -> dict[str, Any]:
         """Verdicts so far (JSON-serialisable): kept, undone, unjudged (too few episodes on a
         side) and held."""
         return dict(self.counts)
-
-
-def _mean(xs: Sequence[float]) -> float:
-    return sum(xs) / len(xs) if xs else math.nan
