@@ -87,6 +87,29 @@ def test_untrained_tipl_stays_where_it_is(per_layer: bool) -> None:
     assert predictor.predict(window, None, SPECS, 2).equal(window[-1])
 
 
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_untrained_residual_tipl_is_linear_extrapolation(per_layer: bool) -> None:
+    window = random_walk()
+    steps = torch.tensor([0.0, 10, 20, 35, 40, 50, 60, 75])  # uneven spacing counts too
+    predictor = TIPLPredictor(TIPLConfig(per_layer=per_layer, residual=True))
+    for h in (1, 3, 8):  # 3 lies between two heads
+        torch.testing.assert_close(predictor.predict(window, steps, SPECS, h),
+                                   LinearPredictor(8).predict(window, steps, SPECS, h),
+                                   rtol=0, atol=1e-4)
+
+
+def test_residual_is_part_of_the_checkpoint(tmp_path: Path) -> None:
+    predictor = TIPLPredictor(TIPLConfig(context=6, horizons=(1, 4), residual=True))
+    torch.nn.init.normal_(predictor.net.head.weight, std=0.1)
+    window = random_walk(6)
+    predictor.save(tmp_path / "ckpt")
+    loaded = load_predictor(tmp_path / "ckpt")
+    assert isinstance(loaded, TIPLPredictor) and loaded.config.residual
+    assert "residual" in repr(loaded)
+    torch.testing.assert_close(loaded.predict(window, None, SPECS, 4),
+                               predictor.predict(window, None, SPECS, 4), rtol=0, atol=0)
+
+
 def test_tipl_save_load_gives_identical_predictions(tmp_path: Path) -> None:
     torch.manual_seed(0)
     predictor = TIPLPredictor(TIPLConfig(context=6, horizons=(1, 3), per_layer=True))

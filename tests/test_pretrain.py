@@ -15,6 +15,8 @@ from tipl_opt.errors import ConfigError
 from tipl_opt.paths import PathDataset
 from tipl_opt.predictors import TIPLConfig, load_predictor
 from tipl_opt.pretrain import PretrainConfig, Progress, WindowSource, pretrain, split_runs
+from tipl_opt.pretrain.trainer import masked_loss
+from tipl_opt.pretrain.windows import Batch
 
 SMALL = TIPLConfig(context=6, horizons=(1, 2, 4), d_model=32, layers=2, heads=4)
 
@@ -37,6 +39,33 @@ def test_the_model_overfits_a_tiny_dataset(dataset: Path, tmp_path: Path) -> Non
                       lambda p: losses.append(p.train_loss))
     assert losses[-1] < losses[0] / 10
     assert result.report["tipl_vs_linear"][-1] < 0.7  # curved paths: beats a straight line
+
+
+def test_l1_loss_trains_a_residual_model_and_is_recorded(dataset: Path, tmp_path: Path
+                                                         ) -> None:
+    model = SMALL.model_copy(update={"residual": True})
+    result = pretrain(config(dataset, tmp_path, steps=300, val_fraction=0.0, eval_every=300,
+                             loss="l1", model=model))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["training"]["loss"] == "l1" and saved["model"]["residual"] is True
+    # on curved paths the correction learns to beat the straight line it starts from
+    assert result.report["tipl_vs_linear"][-1] < 0.7
+
+
+def test_the_loss_is_squared_or_absolute_over_real_groups_and_horizons() -> None:
+    targets = torch.zeros(1, 2, 2, 3)
+    pred = torch.full((1, 2, 2, 3), 2.0)
+    pred[0, 1] = 100.0  # a padding group: never counted
+    pred[0, 0, 1] = 50.0  # a horizon past the run's end: never counted
+    batch = Batch(torch.zeros(1, 2, 4, 3), torch.zeros(1, 4), torch.zeros(1, 2, 9),
+                  torch.tensor([[True, False]]), targets, torch.tensor([[True, False]]))
+    assert float(masked_loss(pred, batch, "mse")) == 4.0
+    assert float(masked_loss(pred, batch, "l1")) == 2.0
+
+
+def test_an_unknown_loss_is_refused(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="loss"):
+        config(dataset, tmp_path, loss="huber")
 
 
 def test_validation_holds_out_whole_runs(dataset: Path) -> None:

@@ -61,6 +61,12 @@ def pretrain_command(
     = None,
     per_layer: Annotated[bool | None, typer.Option(
         "--per-layer/--global", help="Tokens per (time, layer) or per time step.")] = None,
+    residual: Annotated[bool | None, typer.Option(
+        "--residual/--no-residual",
+        help="Predict a correction to linear extrapolation instead of a move from the last "
+             "snapshot.")] = None,
+    loss: Annotated[str | None, typer.Option(
+        help="Training loss per coordinate: mse or l1.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Windows per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate.")] = None,
     val_fraction: Annotated[float | None, typer.Option(help="Share of runs held out.")] = None,
@@ -86,9 +92,9 @@ def pretrain_command(
                                     "batch_size": batch_size, "lr": lr,
                                     "val_fraction": val_fraction, "seed": seed,
                                     "device": device, "loader_workers": loader_workers,
-                                    "resume": resume, "recipe": recipe},
+                                    "resume": resume, "recipe": recipe, "loss": loss},
                            {"context": context, "horizons": parse_ints(horizons, "1,2,4,8"),
-                            "per_layer": per_layer})
+                            "per_layer": per_layer, "residual": residual})
     except TiplError as exc:
         fail(str(exc))
         raise typer.Exit(1) from None

@@ -38,6 +38,9 @@ class TIPLConfig(BaseModel):
     """Snapshot intervals ahead that the model predicts, one head each."""
     per_layer: bool = False
     """Tokens per (time, layer) with a temporal SVD per layer, instead of one for all weights."""
+    residual: bool = False
+    """Predict a correction to ``linear``'s extrapolation of the window's coordinates instead of
+    a change from the last snapshot (an untrained model is then ``linear``)."""
     d_model: int = Field(default=64, ge=8)
     layers: int = Field(default=2, ge=1)
     heads: int = Field(default=4, ge=1)
@@ -85,7 +88,9 @@ class TIPLPredictor:
         self.config = config or TIPLConfig()
         self.net = net or TIPLNet(self.config.r, self.config.context, len(self.config.horizons),
                                   d_model=self.config.d_model, layers=self.config.layers,
-                                  heads=self.config.heads)
+                                  heads=self.config.heads,
+                                  residual_horizons=(self.config.horizons
+                                                     if self.config.residual else None))
         self.info: dict[str, Any] = info or {}
         """Training summary and validation metrics, as stored in the checkpoint."""
 
@@ -202,4 +207,4 @@ class TIPLPredictor:
     def __repr__(self) -> str:
         c = self.config
         return (f"TIPLPredictor(context={c.context}, rank={c.r}, horizons={list(c.horizons)}, "
-                f"per_layer={c.per_layer})")
+                f"per_layer={c.per_layer}{', residual' if c.residual else ''})")

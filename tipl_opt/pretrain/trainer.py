@@ -56,6 +56,10 @@ class PretrainConfig(BaseModel):
     library: str | None = None
     algorithm: str | None = None
     env_id: str | None = None
+    loss: Literal["mse", "l1"] = "mse"
+    """Per-coordinate error of the training objective (and of the validation loss that picks
+    the best checkpoint): squared (the conditional mean; it shrinks an uncertain move) or
+    absolute (the median, as NiNo trains)."""
     model: TIPLConfig = Field(default_factory=TIPLConfig)
     recipe: str | None = None
     """Free text stored in the checkpoint: how the data was made (the command, seeds)."""
@@ -91,10 +95,12 @@ def split_runs(paths: list[LearningPath], val_fraction: float, seed: int
     return [paths[i] for i in train], [paths[i] for i in val]
 
 
-def masked_loss(pred: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Mean squared error over real groups and available horizons, in normalised coords."""
+def masked_loss(pred: torch.Tensor, batch: Batch, loss: str = "mse") -> torch.Tensor:
+    """Mean squared (``"mse"``) or absolute (``"l1"``) error over real groups and available
+    horizons, in normalised coords."""
     mask = batch.group_mask[:, :, None] & batch.horizon_mask[:, None, :]  # [B, G, H]
-    err = ((pred - batch.targets) ** 2).mean(dim=-1)
+    diff = pred - batch.targets
+    err = (diff.abs() if loss == "l1" else diff * diff).mean(dim=-1)
     return (err * mask).sum() / mask.sum().clamp(min=1)
 
 
@@ -106,7 +112,8 @@ def _lr_at(step: int, total: int, base: float) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _val_loss(net: torch.nn.Module, samples: list[Sample], device: torch.device) -> float:
+def _val_loss(net: torch.nn.Module, samples: list[Sample], device: torch.device,
+              loss: str) -> float:
     net.eval()
     total, count = 0.0, 0
     with torch.no_grad():
@@ -114,7 +121,7 @@ def _val_loss(net: torch.nn.Module, samples: list[Sample], device: torch.device)
             batch = collate(samples[i : i + 256])
             pred = net(batch.tokens.to(device), batch.times.to(device),
                        batch.descriptors.to(device), batch.group_mask.to(device)).cpu()
-            total += float(masked_loss(pred, batch)) * len(batch.tokens)
+            total += float(masked_loss(pred, batch, loss)) * len(batch.tokens)
             count += len(batch.tokens)
     net.train()
     return total / max(count, 1)
@@ -226,7 +233,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
             group["lr"] = _lr_at(step, config.steps, config.lr)
         batch = next(loader).to(device)
         pred = net(batch.tokens, batch.times, batch.descriptors, batch.group_mask)
-        loss = masked_loss(pred, batch)
+        loss = masked_loss(pred, batch, config.loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -236,7 +243,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
         train_loss = value if math.isnan(train_loss) else 0.9 * train_loss + 0.1 * value
         val_loss = None
         if step % config.eval_every == 0 or step == config.steps:
-            val_loss = _val_loss(net, val_samples, device)
+            val_loss = _val_loss(net, val_samples, device, config.loss)
             if val_loss < best:
                 best = val_loss
                 predictor.save(config.out)
@@ -257,6 +264,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
         "train_runs": [lp.name for lp in train_paths],
         "val_runs": [lp.name for lp in val_paths], "steps": config.steps,
         "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+        "loss": config.loss,
         "recipe": config.recipe, "paths": str(config.paths),
         "wall_time_s": round(time.perf_counter() - started, 1)},
         validation={"loss": best, "windows": len(val_samples), **report})
