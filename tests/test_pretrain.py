@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -61,11 +62,27 @@ def test_the_loss_is_squared_or_absolute_over_real_groups_and_horizons() -> None
                   torch.tensor([[True, False]]), targets, torch.tensor([[True, False]]))
     assert float(masked_loss(pred, batch, "mse")) == 4.0
     assert float(masked_loss(pred, batch, "l1")) == 2.0
+    targets[0, 0, 0] = torch.tensor([1.0, 0.0, 0.0])
+    pred[0, 0, 0] = torch.tensor([0.0, 3.0, 0.0])  # at right angles, three times as long
+    direction = float(masked_loss(pred, batch, "direction"))
+    assert direction == pytest.approx(1.0 + math.log(3.0), abs=3e-3)
+    pred[0, 0, 0] = torch.tensor([0.5, 0.0, 0.0])  # the right way, half as long
+    assert float(masked_loss(pred, batch, "direction")) == pytest.approx(math.log(2.0),
+                                                                         abs=3e-3)
 
 
 def test_an_unknown_loss_is_refused(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loss"):
         config(dataset, tmp_path, loss="huber")
+
+
+def test_the_direction_loss_trains_from_a_model_that_predicts_no_move(dataset: Path,
+                                                                      tmp_path: Path) -> None:
+    losses: list[float] = []
+    result = pretrain(config(dataset, tmp_path, steps=200, val_fraction=0.0, eval_every=200,
+                             loss="direction"), lambda p: losses.append(p.train_loss))
+    assert math.isfinite(losses[0]) and losses[-1] < losses[0] / 2
+    assert result.report["vs_stay"]["tipl"][0] < 1  # closer than not moving
 
 
 def test_validation_holds_out_whole_runs(dataset: Path) -> None:

@@ -66,7 +66,8 @@ def pretrain_command(
         help="Predict a correction to linear extrapolation instead of a move from the last "
              "snapshot.")] = None,
     loss: Annotated[str | None, typer.Option(
-        help="Training loss per coordinate: mse or l1.")] = None,
+        help="Training loss: mse or l1 per coordinate, or direction (1 - cosine + "
+             "log-length error).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Windows per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate.")] = None,
     val_fraction: Annotated[float | None, typer.Option(help="Share of runs held out.")] = None,

@@ -56,10 +56,12 @@ class PretrainConfig(BaseModel):
     library: str | None = None
     algorithm: str | None = None
     env_id: str | None = None
-    loss: Literal["mse", "l1"] = "mse"
-    """Per-coordinate error of the training objective (and of the validation loss that picks
-    the best checkpoint): squared (the conditional mean; it shrinks an uncertain move) or
-    absolute (the median, as NiNo trains)."""
+    loss: Literal["mse", "l1", "direction"] = "mse"
+    """The training objective (and the validation loss that picks the best checkpoint), per
+    group and horizon: ``mse`` squared error per coordinate (the conditional mean; it shrinks an
+    uncertain move), ``l1`` absolute error (the median, as NiNo trains), ``direction``
+    1 - cosine plus the absolute error of the log length (direction and length learned
+    apart, so an uncertain direction does not shorten the move)."""
     model: TIPLConfig = Field(default_factory=TIPLConfig)
     recipe: str | None = None
     """Free text stored in the checkpoint: how the data was made (the command, seeds)."""
@@ -95,12 +97,23 @@ def split_runs(paths: list[LearningPath], val_fraction: float, seed: int
     return [paths[i] for i in train], [paths[i] for i in val]
 
 
+LENGTH_EPS = 1e-3
+"""Added to move lengths (in normalised coordinates, where a window's moves are of order 1)
+before their log is taken, so a zero move has a finite loss and gradient."""
+
+
 def masked_loss(pred: torch.Tensor, batch: Batch, loss: str = "mse") -> torch.Tensor:
-    """Mean squared (``"mse"``) or absolute (``"l1"``) error over real groups and available
-    horizons, in normalised coords."""
+    """The mean of ``loss`` (see :class:`PretrainConfig`) over real groups and available
+    horizons, in normalised coords. ``pred`` and ``batch.targets`` are [B, G, H, r]."""
     mask = batch.group_mask[:, :, None] & batch.horizon_mask[:, None, :]  # [B, G, H]
     diff = pred - batch.targets
-    err = (diff.abs() if loss == "l1" else diff * diff).mean(dim=-1)
+    if loss == "direction":
+        length = (pred * pred).sum(dim=-1).add(LENGTH_EPS**2).sqrt()
+        true_length = batch.targets.norm(dim=-1) + LENGTH_EPS
+        cosine = (pred * batch.targets).sum(dim=-1) / (length * true_length)
+        err = (1 - cosine) + (length.log() - true_length.log()).abs()
+    else:
+        err = (diff.abs() if loss == "l1" else diff * diff).mean(dim=-1)
     return (err * mask).sum() / mask.sum().clamp(min=1)
 
 
