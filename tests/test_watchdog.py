@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from tipl_opt.adapters.attachment import Attachment
+from tipl_opt.adapters.attachment import Attachment, solved_level
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.adapters.watchdog import ReturnWatchdog, clearly_below
 from tipl_opt.jumps import WatchConfig
@@ -146,7 +146,8 @@ def test_watchdog_off_or_without_episodes_never_acts() -> None:
             _update(p, a)
         assert a.optimizers["policy"].counters["jumps_accepted"] == 3
         assert a.optimizers["policy"].counters["jumps_undone"] == 0
-    assert quiet.summary()["watchdog"] == {"kept": 0, "undone": 0, "unjudged": 3, "held": 0}
+    assert quiet.summary()["watchdog"] == {"kept": 0, "undone": 0, "unjudged": 3, "held": 0,
+                                              "solved": 0}
 
 
 def test_undos_in_a_row_wait_longer_before_the_next_jump() -> None:
@@ -218,3 +219,28 @@ def test_a_verdict_given_by_the_gate_at_a_due_jump_leaves_no_jump_on_a_fresh_win
     assert opt.counters["jumps_tried"] == 1  # the fresh window is not full yet (2 of 3)
     _update(param, attachment)
     assert opt.counters["jumps_tried"] == 2
+
+
+def test_watchdog_holds_jumps_at_the_solved_level() -> None:
+    param, attachment = _attached({"solved_return": 475.0})
+    opt = attachment.optimizers["policy"]
+    attachment.at_safe_point()
+    attachment.record_returns([500.0, 500.0, 480.0, 500.0, 490.0])  # mean 494: solved
+    _update(param, attachment)
+    _update(param, attachment)  # due, but held
+    assert opt.counters["jumps_tried"] == 0
+    assert attachment.summary()["watchdog"]["solved"] == 1
+    attachment.record_returns([470.0, 468.0, 472.0, 470.0, 470.0])  # just below it
+    _update(param, attachment)
+    assert opt.counters["jumps_tried"] == 1
+
+
+def test_the_solved_level_comes_from_the_config_or_the_envs_threshold() -> None:
+    assert solved_level(WatchConfig(), "CartPole-v1") == 475.0  # "auto"
+    assert solved_level(WatchConfig(), "Pendulum-v1") == -200.0
+    assert solved_level(WatchConfig(), None) is None
+    assert solved_level(WatchConfig(), "NoSuchEnv-v0") is None
+    assert solved_level(WatchConfig(solved_return=None), "CartPole-v1") is None
+    assert solved_level(WatchConfig(solved_return=100.0), "CartPole-v1") == 100.0
+    _, attachment = _attached()  # no env given: never held as solved
+    assert attachment.watchdog is not None and attachment.watchdog.solved is None

@@ -112,6 +112,11 @@ class WatchConfig(BaseModel):
     """Hold jumps while the mean of the newest ``watch_episodes`` returns is below the best
     such mean so far by more than this share of the best's size (a collapsed policy: jumps
     would extrapolate the collapse, gradient steps may undo it)."""
+    solved_return: float | Literal["auto"] | None = "auto"
+    """Hold jumps while the mean of the newest ``watch_episodes`` returns is at or above this
+    level (the task is solved: a jump from a converged policy can only lose return). ``auto``:
+    the env's solved threshold (:func:`tipl_opt.thresholds.threshold_for`) when the adapter
+    knows the env; ``None``: never hold for this reason."""
 
 
 SECTIONS: dict[str, type[BaseModel]] = {"schedule": ScheduleConfig,

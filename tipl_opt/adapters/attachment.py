@@ -14,7 +14,7 @@ drives the safe points, and hands each part's guard the network and the batch to
 * the predictor, resolved once (with its fallback to ``linear``) and shared by every part;
 * the return watchdog (:mod:`tipl_opt.adapters.watchdog`), fed the finished episodes'
   returns by the adapter (:meth:`Attachment.record_returns`), which undoes a jump the next
-  episodes reject and holds jumps while returns fall;
+  episodes reject and holds jumps while returns fall or sit at the task's solved level;
 * the summary that goes into a learning path's hyperparameters (:meth:`Attachment.summary`).
 
 A new adapter's attachment, in outline::
@@ -52,10 +52,11 @@ from tipl_opt.guard import (
     ValueChangeGuard,
     WithScore,
 )
-from tipl_opt.jumps import JumpConfig
+from tipl_opt.jumps import JumpConfig, WatchConfig
 from tipl_opt.optimizer import TIPLOptimizer, resolve_predictor
 from tipl_opt.paths.spec import ParamSpec
 from tipl_opt.predictors.base import Predictor
+from tipl_opt.thresholds import threshold_for
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,15 @@ def select_parts(library: str, algo: str, parts: Mapping[str, str],
     return chosen
 
 
+def solved_level(watch: WatchConfig, env_id: str | None) -> float | None:
+    """The return at which the watchdog holds jumps as solved: ``watch.solved_return``, or for
+    ``"auto"`` the threshold of ``env_id`` (``None`` without an env or a known threshold)."""
+    if watch.solved_return != "auto":
+        return watch.solved_return
+    known = threshold_for(env_id) if env_id else None
+    return known[0] if known is not None else None
+
+
 class Attachment:
     """TIPL on one agent: a TIPLOptimizer per optimizer part, their guards and their summary.
 
@@ -204,7 +214,9 @@ class Attachment:
       :class:`~tipl_opt.adapters.TIPLSetup`); ``predictor`` overrides ``setup.predictor`` with
       an object;
     * ``auto_defaults``: the adapter's off-policy jump defaults, ``rollout``: an on-policy
-      agent's (env steps, optimizer steps) per rollout (:func:`jump_config`).
+      agent's (env steps, optimizer steps) per rollout (:func:`jump_config`);
+    * ``env_id``: the env trained on, for the watchdog's solved level (``solved_return="auto"``
+      takes its threshold, :func:`tipl_opt.thresholds.threshold_for`).
 
     The predictor is resolved once and shared by every part.
     """
@@ -213,8 +225,9 @@ class Attachment:
                  predictor: Predictor | str | None = None,
                  config: JumpConfig | Mapping[str, Any] | None = None,
                  auto_defaults: Mapping[str, Any] | None = None,
-                 rollout: tuple[int, int] | None = None) -> None:
+                 rollout: tuple[int, int] | None = None, env_id: str | None = None) -> None:
         self.library, self.algo, self.on_policy, self.setup = library, algo, on_policy, setup
+        self.env_id = env_id
         self.config = jump_config(library, algo, on_policy=on_policy,
                                   config=config if config is not None else setup.jump,
                                   auto_defaults=auto_defaults, rollout=rollout)
@@ -223,7 +236,8 @@ class Attachment:
         self.optimizers: dict[str, TIPLOptimizer] = {}
         self.kinds: dict[str, str] = {}
         self.guards: dict[str, JumpGuard] = {}
-        self.watchdog = (ReturnWatchdog(self.config.watch, self.optimizers)
+        self.watchdog = (ReturnWatchdog(self.config.watch, self.optimizers,
+                                        solved_level(self.config.watch, env_id))
                          if self.config.watch.watchdog else None)
 
     def limit(self, kind: str) -> float:
@@ -289,7 +303,8 @@ class Attachment:
         return {part: dict(opt.counters) for part, opt in self.optimizers.items()}
 
     def summary(self) -> dict[str, Any]:
-        """JSON-serialisable: predictor, parts, jump config, guards and counters by part."""
+        """JSON-serialisable: predictor, parts, jump config, guards and counters by part, the
+        watchdog's verdicts and the return level it holds jumps at as solved."""
         return {
             "predictor": str(getattr(self.predictor, "name", type(self.predictor).__name__)),
             "parts": list(self.optimizers),
@@ -298,6 +313,7 @@ class Attachment:
                       if self.guards else None),
             "counters": self.counters(),
             "watchdog": self.watchdog.summary() if self.watchdog is not None else None,
+            "solved_return": self.watchdog.solved if self.watchdog is not None else None,
         }
 
     def __repr__(self) -> str:

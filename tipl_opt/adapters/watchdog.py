@@ -16,7 +16,11 @@ collapsed). The watchdog checks afterwards, on what the agent earns:
   jump is held (the window keeps filling; it jumps at the first safe point where the fall has
   stopped and the level has come back), since extrapolating a fall, or a collapse, continues
   it: measured on A2C CartPole, a collapsed policy kept jumping between windows of equally
-  bad returns and never recovered, while the gradient steps alone bring it back.
+  bad returns and never recovered, while the gradient steps alone bring it back;
+* **solved**: while the newest ``watch_episodes`` returns average at least the task's solved
+  level (``solved``, from :attr:`~tipl_opt.jumps.WatchConfig.solved_return`), a due jump is
+  held too: measured offline and online, jumps from a converged policy lose return and have
+  nothing left to speed up.
 
 The adapter feeds finished episodes' returns (:meth:`ReturnWatchdog.episode`) and calls
 :meth:`ReturnWatchdog.tick` then :meth:`ReturnWatchdog.check` at its safe points; the
@@ -63,17 +67,20 @@ class _Pending:
 
 class ReturnWatchdog:
     """Undoes jumps the returns after them reject and holds jumps while returns fall (see the
-    module docstring). ``optimizers``: the attachment's TIPL optimizers by part (read live)."""
+    module docstring). ``optimizers``: the attachment's TIPL optimizers by part (read live);
+    ``solved``: the return level at which the task counts as solved (``None``: none)."""
 
-    def __init__(self, config: WatchConfig, optimizers: Mapping[str, TIPLOptimizer]) -> None:
+    def __init__(self, config: WatchConfig, optimizers: Mapping[str, TIPLOptimizer],
+                 solved: float | None = None) -> None:
         self.config = config
         self.optimizers = optimizers
+        self.solved = solved
         self.recent: deque[float] = deque(maxlen=2 * config.watch_episodes)
         self.pending: _Pending | None = None
         self.ticks = 0
         self.streak = 0  # undos in a row
         self.best = -math.inf  # best mean of watch_episodes returns in a row
-        self.counts = {"kept": 0, "undone": 0, "unjudged": 0, "held": 0}
+        self.counts = {"kept": 0, "undone": 0, "unjudged": 0, "held": 0, "solved": 0}
 
     # -- what the adapter feeds ---------------------------------------------------------------
     def episode(self, ret: float) -> None:
@@ -117,7 +124,8 @@ class ReturnWatchdog:
 
     def allow(self) -> bool:
         """The optimizers' gate, asked right before a due jump: settles a pending verdict with
-        the episodes there are, then holds the jump (``False``) while returns clearly fall."""
+        the episodes there are, then holds the jump (``False``) while returns clearly fall, sit
+        far below their best, or reach the solved level."""
         pending = self.pending
         if pending is not None and pending.tick != self.ticks:
             self._resolve()
@@ -127,6 +135,11 @@ class ReturnWatchdog:
             self.counts["held"] += 1
             logger.info("TIPL watchdog: jump held, returns falling (%.4g -> %.4g)",
                         fmean(values[:n]), fmean(values[-n:]))
+            return False
+        if self.solved is not None and len(values) >= n and fmean(values[-n:]) >= self.solved:
+            self.counts["solved"] += 1
+            logger.debug("TIPL watchdog: jump held, returns %.4g at the solved level %.4g",
+                         fmean(values[-n:]), self.solved)
             return False
         if len(values) >= n and math.isfinite(self.best):
             now = fmean(values[-n:])
@@ -166,5 +179,5 @@ class ReturnWatchdog:
 
     def summary(self) -> dict[str, Any]:
         """Verdicts so far (JSON-serialisable): kept, undone, unjudged (too few episodes on a
-        side) and held."""
+        side), held (returns falling or collapsed) and solved (held at the solved level)."""
         return dict(self.counts)

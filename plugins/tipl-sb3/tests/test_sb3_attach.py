@@ -31,7 +31,7 @@ from tipl_opt.jumps import JumpConfig, JumpReport
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.plugins import get_plugin_manager
 from tipl_sb3 import SB3Adapter, TIPLCallback, attach
-from tipl_sb3.attachment import jump_config, rollout_size
+from tipl_sb3.attachment import env_id_of, jump_config, rollout_size
 
 torch.set_num_threads(1)
 
@@ -394,6 +394,16 @@ def test_collect_with_a_tipl_setup_reports_the_counters() -> None:
     assert tipl["jump"]["mode"] == "manual" and tipl["parts"] == ["policy"]
     assert tipl["counters"]["policy"]["jumps_tried"] == 2  # at 448 and 896
     assert hyperparameters["optimizer"] == {"policy": "Adam"}
+
+
+def test_the_watchdog_holds_jumps_at_the_solved_level_of_the_models_env() -> None:
+    assert env_id_of(ppo()) == "CartPole-v1"
+    callback = attach(ppo(), "linear")
+    assert callback.attachment.summary()["solved_return"] == 475.0
+    sac = make(SAC, "Pendulum-v1", **OFF_HP)
+    assert attach(sac, "linear").attachment.summary()["solved_return"] == -200.0
+    quiet = attach(ppo(), "linear", {"solved_return": None})
+    assert quiet.attachment.summary()["solved_return"] is None
 
 
 def test_collect_refuses_an_invalid_tipl_setup() -> None:

@@ -143,6 +143,19 @@ def saved_tipl_states(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]
     return states
 
 
+def env_id_of(model: BaseAlgorithm) -> str | None:
+    """The registered id of the env ``model`` trains on (``None`` for an unregistered env or
+    one the vectorised env does not tell)."""
+    env = model.get_env()
+    if env is None:
+        return None
+    try:
+        spec = env.get_attr("spec", indices=[0])[0]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    return getattr(spec, "id", None)
+
+
 def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] = "default",
            config: JumpConfig | Mapping[str, Any] | None = None, *, guard: bool = True,
            guard_limit: float | None = None, targets: Targets = "both",
@@ -181,7 +194,8 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
     setup = TIPLSetup(guard=guard, guard_limit=guard_limit, targets=targets)
     on_policy = algorithm_info(algo).on_policy
     attachment = Attachment("SB3", algo, on_policy=on_policy, setup=setup, config=config,
-                            predictor=predictor, rollout=rollout_size(model, algo))
+                            predictor=predictor, rollout=rollout_size(model, algo),
+                            env_id=env_id_of(model))
 
     from tipl_sb3.callback import TIPLCallback
     from tipl_sb3.guards import RecentRolloutObservations

@@ -280,6 +280,7 @@ def test_sac_jumps_with_every_optimizer_guarded() -> None:
     assert summary["guard"] == {"actor": {"kind": "action_distance", "limit": 0.1},
                                 "critic1": {"kind": "q_change", "limit": 0.1},
                                 "critic2": {"kind": "q_change", "limit": 0.1}}
+    assert summary["solved_return"] == -200.0  # the env's solved level reached the watchdog
     for part in ("actor", "critic1", "critic2"):
         assert summary["counters"][part]["jumps_tried"] >= 1
     assert len(reports) == sum(c["jumps_tried"] for c in summary["counters"].values())

@@ -65,14 +65,15 @@ the policy; SAC critics: each critic)."""
 
 class TIPLAttachment(Attachment):
     """TIPL for one Tianshou run (``rollout``: PPO's env steps per collect and optimizer
-    steps per update, see :func:`rollout_size`): builds the factories (:meth:`wrappers`),
+    steps per update, see :func:`rollout_size`; ``env_id``: for the watchdog's solved level):
+    builds the factories (:meth:`wrappers`),
     adopts their optimizers as Tianshou builds them and gives them guards once agent and
     collector exist (:meth:`bind`)."""
 
     def __init__(self, algo: str, setup: TIPLSetup,
-                 rollout: tuple[int, int] | None = None) -> None:
+                 rollout: tuple[int, int] | None = None, env_id: str | None = None) -> None:
         super().__init__("Tianshou", algo, on_policy=algo == "ppo", setup=setup,
-                         auto_defaults=AUTO_DEFAULTS, rollout=rollout)
+                         auto_defaults=AUTO_DEFAULTS, rollout=rollout, env_id=env_id)
         self.parts = tuple(select_parts("Tianshou", algo, {p: KINDS[p] for p in PARTS[algo]},
                                         setup.targets))
         self.factories: dict[str, TIPLOptimizerFactory] = {}

@@ -138,7 +138,8 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
     budget = plan_budget(spec.algo, settings, spec.total_steps)
     if tipl is not None and wrap_optim is not None:
         raise ConfigError("pass either wrap_optim or tipl, not both")
-    attachment = (TIPLAttachment(spec.algo, tipl, rollout_size(spec.algo, settings, budget.collect))
+    attachment = (TIPLAttachment(spec.algo, tipl, rollout_size(spec.algo, settings, budget.collect),
+                                 env_id=spec.env_id)
                   if tipl is not None else None)
     _seed_everything(spec.seed)
 
