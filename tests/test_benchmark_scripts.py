@@ -49,3 +49,19 @@ def test_pretrain_throughput_measures_windows_per_second(tmp_path: Path) -> None
     rows = json.loads(out.read_text())["rows"]
     assert [r["workers"] for r in rows] == [0, 1]
     assert all(r["loader_windows_per_s"] > 0 and r["train_windows_per_s"] > 0 for r in rows)
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "benchmarks" / "recipes").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_every_data_recipe_is_a_valid_collect_config_of_an_installed_adapter(recipe: Path
+                                                                             ) -> None:
+    from tipl_opt.collect.config import load_config
+    from tipl_opt.plugins import get_adapter
+
+    config = load_config(recipe, {})
+    adapter = get_adapter(config.lib)
+    assert config.algo in adapter.algorithms, (recipe.name, adapter.algorithms)
+    scripts = "".join(p.read_text() for p in (ROOT / "benchmarks").glob("*.sh"))
+    scripts += scripts.replace("$lib", "sb3") + scripts.replace("$lib", "tianshou")
+    assert f"recipes/{recipe.name}" in scripts or f"collect {recipe.stem} " in scripts, \
+        f"{recipe.name} is used by no data script"
