@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 import torch
@@ -33,7 +32,7 @@ from tipl_opt import atomic
 from tipl_opt.paths import PathDataset
 from tipl_opt.predictors import LinearPredictor, TIPLPredictor, load_predictor
 from tipl_opt.pretrain import WindowSource
-from tipl_opt.pretrain.metrics import predictions
+from tipl_opt.pretrain.metrics import progress_stats
 
 
 def main() -> None:
@@ -69,31 +68,8 @@ def main() -> None:
     starts = source.starts()
     stride = max(1, len(starts) // args.max_windows)
     samples = [source.get(r, s) for r, s in starts[::stride]]
-    preds = {"tipl": predictions(predictor, samples, horizons),
-             "linear": predictions(LinearPredictor(config.context), samples, horizons)}
-    stats: dict[str, dict[str, list[float]]] = {}
-    for name, per_sample in preds.items():
-        rows: dict[str, list[list[float]]] = {k: [[] for _ in horizons]
-                                              for k in ("progress", "cosine", "length",
-                                                        "error")}
-        for s, pred in zip(samples, per_sample, strict=True):
-            last = s.window[-1].double()
-            for j in range(len(horizons)):
-                if not s.mask[j]:
-                    continue
-                true = s.futures[j].double() - last
-                move = pred[j].double() - last
-                tn = float(true.norm())
-                if tn == 0:
-                    continue
-                rows["progress"][j].append(float(move @ true) / tn**2)
-                rows["cosine"][j].append(float(move @ true) / (tn * max(float(move.norm()),
-                                                                        1e-30)))
-                rows["length"][j].append(float(move.norm()) / tn)
-                rows["error"][j].append(float((move - true).norm()) ** 2 / tn**2)
-        stats[name] = {f"{k}_{agg}": [fn(v) if v else float("nan") for v in rows[k]]
-                       for k in rows for agg, fn in (("median", statistics.median),
-                                                     ("mean", statistics.fmean))}
+    stats = progress_stats({"tipl": predictor, "linear": LinearPredictor(config.context)},
+                           samples, horizons)
     print(f"{len(val)} runs ({origin}), windows: {len(samples)}, horizons {list(horizons)}")
     print(f"{'predictor':8} {'measure':16}" + "".join(f"{'h=' + str(h):>9}" for h in horizons))
     for name, st in stats.items():

@@ -39,6 +39,36 @@ def test_jump_progress_measures_how_far_a_jump_lands(tmp_path: Path) -> None:
     assert all(-1.0 <= c <= 1.0 for c in tipl["cosine_median"])
 
 
+def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path
+                                                                         ) -> None:
+    train, heldout = tmp_path / "train", tmp_path / "heldout"
+    for seed in range(3):
+        write_synthetic_path(train / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=20,
+                             seed=seed)
+    write_synthetic_path(heldout / "synthetic-ppo-Toy-v0-s9.safetensors", snapshots=20, seed=9)
+    out = tmp_path / "objectives"
+    script = [sys.executable, str(ROOT / "benchmarks" / "predictor_objectives.py"), "--train",
+              str(train), "--heldout", str(heldout), "--out", str(out), "--variants",
+              "mse,residual-direction", "--steps", "3"]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("pretrained ") == 2
+    doc = json.loads((out / "objectives.json").read_text())
+    assert list(doc["results"]) == ["all", "Toy-v0"]
+    stats = doc["results"]["Toy-v0"]["stats"]
+    assert list(stats) == ["default", "mse", "residual-direction", "linear"]
+    # straight synthetic paths: linear lands on them, and so does a barely trained residual
+    assert stats["linear"]["progress_median"] == pytest.approx([1.0] * 4, abs=1e-4)
+    assert stats["residual-direction"]["cosine_median"][0] > 0.9
+    config = json.loads((out / "predictors" / "residual-direction" / "config.json").read_text())
+    assert config["model"]["residual"] and config["training"]["loss"] == "direction"
+    again = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "pretrained" not in again.stdout  # finished ones are kept
+    bad = subprocess.run([*script[:-4], "--variants", "huber"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "unknown variants" in bad.stderr
+
+
 def test_pretrain_throughput_measures_windows_per_second(tmp_path: Path) -> None:
     out = tmp_path / "pretrain.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretrain_throughput.py"),

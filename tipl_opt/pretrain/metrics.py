@@ -1,13 +1,20 @@
-"""Prediction error on held-out windows, per horizon, in weight space.
+"""Prediction error and progress on held-out windows, per horizon, in weight space.
 
 Each window's squared errors are divided by the window's own spread (mean squared deviation of
 its snapshots from their mean), so runs with large and small weights count alike. The headline
 numbers are ratios: a predictor's error over the error of "no move" (staying at the last
 snapshot), and TIPL's error over ``linear``'s.
+
+:func:`progress_stats` says what a jump is worth rather than how far it misses: with
+``true = w(t+h) - w(t)`` and ``move = prediction - w(t)``, its ``progress``
+<move, true> / |true|^2 (the share of the real move covered along its direction; a jump of
+horizon h is worth about h x progress snapshots of training), ``cosine``, ``length``
+|move| / |true| and ``error`` |move - true|^2 / |true|^2 (1: as far off as not moving).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,3 +80,36 @@ def relative_report(errors: Mapping[str, Sequence[float]], horizons: Sequence[in
                                     for t, lin in zip(errors["tipl"], errors["linear"],
                                                       strict=True)]
     return report
+
+
+PROGRESS_MEASURES = ("progress", "cosine", "length", "error")
+
+
+def progress_stats(predictors: Mapping[str, Predictor], samples: Sequence[Sample],
+                   horizons: Sequence[int]) -> dict[str, dict[str, list[float]]]:
+    """Per predictor, ``{measure}_median`` and ``{measure}_mean`` over windows for each
+    measure of :data:`PROGRESS_MEASURES`, one value per horizon (NaN where no window has it)."""
+    stats: dict[str, dict[str, list[float]]] = {}
+    for name, predictor in predictors.items():
+        per_sample = predictions(predictor, samples, horizons)
+        rows: dict[str, list[list[float]]] = {k: [[] for _ in horizons]
+                                              for k in PROGRESS_MEASURES}
+        for s, pred in zip(samples, per_sample, strict=True):
+            last = s.window[-1].double()
+            for j in range(len(horizons)):
+                if not s.mask[j]:
+                    continue
+                true = s.futures[j].double() - last
+                move = pred[j].double() - last
+                tn = float(true.norm())
+                if tn == 0:
+                    continue
+                rows["progress"][j].append(float(move @ true) / tn**2)
+                rows["cosine"][j].append(float(move @ true)
+                                         / (tn * max(float(move.norm()), 1e-30)))
+                rows["length"][j].append(float(move.norm()) / tn)
+                rows["error"][j].append(float((move - true).norm()) ** 2 / tn**2)
+        stats[name] = {f"{k}_{agg}": [fn(v) if v else float("nan") for v in rows[k]]
+                       for k in rows for agg, fn in (("median", statistics.median),
+                                                     ("mean", statistics.fmean))}
+    return stats
