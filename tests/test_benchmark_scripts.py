@@ -95,3 +95,35 @@ def test_every_data_recipe_is_a_valid_collect_config_of_an_installed_adapter(rec
     scripts += scripts.replace("$lib", "sb3") + scripts.replace("$lib", "tianshou")
     assert f"recipes/{recipe.name}" in scripts or f"collect {recipe.stem} " in scripts, \
         f"{recipe.name} is used by no data script"
+
+
+def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_path: Path
+                                                                          ) -> None:
+    runs = tmp_path / "ip" / "runs"
+    runs.mkdir(parents=True)
+
+    def write(seed: int, variant: str, returns: list[float]) -> None:
+        curve = [[1000 * i, r, 0.0] for i, r in enumerate(returns)]
+        (runs / f"sb3-ppo-Toy-v0-s{seed}-{variant}.json").write_text(json.dumps(
+            {"format": "tipl-run-result", "curve": curve}))
+
+    write(0, "base", [0, 0, 100, 100])  # reaches 100 at 2000
+    write(0, "tipl-default", [0, 100, 100, 100])  # at 1000: ratio 0.5, AUC +25
+    write(1, "base", [0, 100, 100, 100])
+    write(1, "tipl-default", [0, 0, 0, 0])  # never: 1.1 x 3000 / 1000, ends below
+    write(2, "tipl-default", [100, 100, 100, 100])  # no base run for seed 2: not paired
+    out = tmp_path / "paired.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
+                             str(tmp_path / "ip"), "--threshold", "100", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["variant"] == "tipl-default" and row["seeds"] == 2
+    assert row["median_ratio"] == pytest.approx((0.5 + 3.3) / 2)
+    assert (row["earlier"], row["later"], row["auc_higher"]) == (1, 1, 1)
+    assert row["auc_diff_mean"] == pytest.approx((25.0 - 75.0) / 2)
+    assert (row["final_below_threshold"], row["base_final_below_threshold"]) == (1, 0)
+    empty = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
+                            str(tmp_path), "--threshold", "1"], capture_output=True, text=True,
+                           timeout=300)
+    assert empty.returncode != 0 and "no paired runs" in empty.stderr

@@ -1,0 +1,106 @@
+"""Seed-by-seed comparison of the runs a ``tipl train --compare`` (or ``tipl bench``) kept.
+
+    python benchmarks/paired_runs.py --threshold 950 runs/ip [runs/ip-other ...]
+
+A TIPL run equals the base run of its seed until its first jump, so the honest comparison is
+paired: for every seed that has both, the ratio of env steps until the evaluation return first
+reaches ``--threshold`` (a run that never does counts as 1.1 x its budget), the difference of
+the mean evaluation return over training (AUC) and whether the run ends below the threshold.
+Per variant: the median ratio with a 95% bootstrap interval over seeds, how many seeds were
+earlier / later with a two-sided sign test, the mean AUC difference with a normal 95%
+interval, and the runs ending below the threshold against the base's. Reads every
+``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format ``tipl-run-result``); writes
+``--out`` (JSON) when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+from pathlib import Path
+from typing import Any
+
+
+def _read(file: Path, threshold: float) -> tuple[float | None, float, float, float]:
+    """(env steps to threshold or None, AUC, final return, last env step) of one run."""
+    curve = json.loads(file.read_text())["curve"]
+    reach = next((float(step) for step, ret, *_ in curve if ret >= threshold), None)
+    return reach, statistics.fmean(c[1] for c in curve), float(curve[-1][1]), float(curve[-1][0])
+
+
+def _sign_test(wins: int, losses: int) -> float:
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[str, Any]]:
+    """One row per TIPL variant of ``folder/runs``, paired with its base runs by seed."""
+    runs: dict[tuple[str, int], Path] = {}
+    for file in sorted((folder / "runs").glob("*.json")):
+        stem, _, rest = file.stem.rpartition("-s")
+        seed, _, variant = rest.partition("-")
+        if stem and seed.isdigit() and variant:
+            runs[(variant, int(seed))] = file
+    rows = []
+    for variant in sorted({v for v, _ in runs} - {"base"}):
+        ratios, auc_diffs, below, base_below = [], [], 0, 0
+        for (v, seed), file in sorted(runs.items()):
+            if v != variant or ("base", seed) not in runs:
+                continue
+            reach, auc, final, end = _read(file, threshold)
+            b_reach, b_auc, b_final, b_end = _read(runs[("base", seed)], threshold)
+            ratios.append((reach or 1.1 * end) / (b_reach or 1.1 * b_end))
+            auc_diffs.append(auc - b_auc)
+            below += final < threshold
+            base_below += b_final < threshold
+        if not ratios:
+            continue
+        rng = random.Random(0)
+        medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios)))
+                         for _ in range(resamples))
+        earlier, later = sum(r < 1 for r in ratios), sum(r > 1 for r in ratios)
+        spread = (1.96 * statistics.stdev(auc_diffs) / math.sqrt(len(auc_diffs))
+                  if len(auc_diffs) > 1 else math.nan)
+        rows.append({"folder": str(folder), "variant": variant, "seeds": len(ratios),
+                     "median_ratio": statistics.median(ratios),
+                     "median_ratio_ci95": [medians[int(0.025 * resamples)],
+                                           medians[int(0.975 * resamples) - 1]],
+                     "earlier": earlier, "later": later,
+                     "sign_test_p": _sign_test(earlier, later),
+                     "auc_diff_mean": statistics.fmean(auc_diffs), "auc_diff_ci95": spread,
+                     "auc_higher": sum(d > 0 for d in auc_diffs),
+                     "final_below_threshold": below, "base_final_below_threshold": base_below})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+", help="--out folders of tipl train")
+    parser.add_argument("--threshold", type=float, required=True)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    rows = [row for folder in args.folders for row in compare(folder, args.threshold)]
+    if not rows:
+        raise SystemExit("no paired runs (base and TIPL of the same seed) in "
+                         + ", ".join(map(str, args.folders)))
+    for r in rows:
+        lo, hi = r["median_ratio_ci95"]
+        print(f"{Path(r['folder']).name:24} {r['variant']:18} {r['seeds']:3} seeds  "
+              f"steps ratio {r['median_ratio']:.3f} [{lo:.3f}, {hi:.3f}]  earlier "
+              f"{r['earlier']} / later {r['later']} (sign test p = {r['sign_test_p']:.2f})  "
+              f"AUC {r['auc_diff_mean']:+.1f} ± {r['auc_diff_ci95']:.1f}, higher on "
+              f"{r['auc_higher']}  ending below threshold {r['final_below_threshold']} "
+              f"(base {r['base_final_below_threshold']})")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"threshold": args.threshold, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
