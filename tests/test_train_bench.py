@@ -71,6 +71,7 @@ def test_bench_smoke_suite_json_carries_every_field(tmp_path: Path) -> None:
     assert "## CartPole-v1" in report and "## Goals" in report
     assert "## Over the suite (rliable)" in report
     assert "Seed by seed, tipl:default vs base" in report
+    assert "`tipl:default` jumps with the predictor `default` (the embedded one)" in report
     assert (tmp_path / "smoke-CartPole-v1.png").exists()
 
 

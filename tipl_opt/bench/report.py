@@ -188,6 +188,9 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
              "bootstrap 95% intervals; env steps count training steps only (evaluation is kept "
              "apart).", ""]
     jump, limit = _settings(summaries)
+    predictor = summaries[0].config.predictor if summaries else "default"
+    lines += [f"`{TIPL}` jumps with the predictor `{predictor}`"
+              + (" (the embedded one)" if predictor == "default" else "") + ".", ""]
     lines += [f"Jump settings of both TIPL variants: {jump or 'the adapter defaults'}, guard "
               f"limit {'the adapter default' if limit is None else limit}; "
               "`linear` extrapolates from the predictor's window length to its longest horizon, "
