@@ -5,7 +5,9 @@
 A TIPL run equals the base run of its seed until its first jump, so the honest comparison is
 paired: for every seed that has both, the ratio of env steps until the evaluation return first
 reaches ``--threshold`` (a run that never does counts as 1.1 x its budget), the difference of
-the mean evaluation return over training (AUC) and whether the run ends below the threshold.
+the mean evaluation return over training (AUC, here the plain mean over the evaluations; the
+bench's trapezoid AUC weighs the first and last half as much) and whether the run ends below
+the threshold.
 Per variant: the median ratio with a 95% bootstrap interval over seeds, how many seeds were
 earlier / later with a two-sided sign test, the mean AUC difference with a normal 95%
 interval, and the runs ending below the threshold against the base's. Reads every
@@ -23,12 +25,15 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from tipl_opt.curves import steps_to_threshold
 
-def _read(file: Path, threshold: float) -> tuple[float | None, float, float, float]:
-    """(env steps to threshold or None, AUC, final return, last env step) of one run."""
+
+def _read(file: Path, threshold: float) -> tuple[float, float, float, float]:
+    """(env steps to threshold or inf, mean evaluation return, last evaluation return, last env
+    step) of one run."""
     curve = json.loads(file.read_text())["curve"]
-    reach = next((float(step) for step, ret, *_ in curve if ret >= threshold), None)
-    return reach, statistics.fmean(c[1] for c in curve), float(curve[-1][1]), float(curve[-1][0])
+    return (steps_to_threshold(curve, threshold), statistics.fmean(c[1] for c in curve),
+            float(curve[-1][1]), float(curve[-1][0]))
 
 
 def _sign_test(wins: int, losses: int) -> float:
@@ -55,7 +60,7 @@ def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[
                 continue
             reach, auc, final, end = _read(file, threshold)
             b_reach, b_auc, b_final, b_end = _read(runs[("base", seed)], threshold)
-            ratios.append((reach or 1.1 * end) / (b_reach or 1.1 * b_end))
+            ratios.append(min(reach, 1.1 * end) / min(b_reach, 1.1 * b_end))
             auc_diffs.append(auc - b_auc)
             below += final < threshold
             base_below += b_final < threshold

@@ -28,8 +28,10 @@ from typing import Any
 import torch
 
 from tipl_opt import atomic
+from tipl_opt.errors import TiplError
 from tipl_opt.paths import LearningPath, PathDataset
 from tipl_opt.predictors import LinearPredictor, Predictor, TIPLConfig, load_predictor
+from tipl_opt.predictors.tipl import read_config
 from tipl_opt.pretrain import PretrainConfig, WindowSource, pretrain
 from tipl_opt.pretrain.metrics import progress_stats
 
@@ -58,9 +60,11 @@ def _train(name: str, train: str, out: str, steps: int, seed: int) -> str:
 
 
 def _finished(folder: Path) -> bool:
+    """Whether ``folder`` holds a checkpoint that pretraining completed (its validation
+    report is written last)."""
     try:
-        return "validation" in json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
+        return "validation" in read_config(folder)
+    except TiplError:
         return False
 
 

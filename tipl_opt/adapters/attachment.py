@@ -227,7 +227,6 @@ class Attachment:
                  auto_defaults: Mapping[str, Any] | None = None,
                  rollout: tuple[int, int] | None = None, env_id: str | None = None) -> None:
         self.library, self.algo, self.on_policy, self.setup = library, algo, on_policy, setup
-        self.env_id = env_id
         self.config = jump_config(library, algo, on_policy=on_policy,
                                   config=config if config is not None else setup.jump,
                                   auto_defaults=auto_defaults, rollout=rollout)

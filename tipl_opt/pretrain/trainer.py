@@ -106,13 +106,13 @@ def masked_loss(pred: torch.Tensor, batch: Batch, loss: str = "mse") -> torch.Te
     """The mean of ``loss`` (see :class:`PretrainConfig`) over real groups and available
     horizons, in normalised coords. ``pred`` and ``batch.targets`` are [B, G, H, r]."""
     mask = batch.group_mask[:, :, None] & batch.horizon_mask[:, None, :]  # [B, G, H]
-    diff = pred - batch.targets
     if loss == "direction":
         length = (pred * pred).sum(dim=-1).add(LENGTH_EPS**2).sqrt()
         true_length = batch.targets.norm(dim=-1) + LENGTH_EPS
         cosine = (pred * batch.targets).sum(dim=-1) / (length * true_length)
         err = (1 - cosine) + (length.log() - true_length.log()).abs()
     else:
+        diff = pred - batch.targets
         err = (diff.abs() if loss == "l1" else diff * diff).mean(dim=-1)
     return (err * mask).sum() / mask.sum().clamp(min=1)
 
