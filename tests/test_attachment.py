@@ -129,6 +129,21 @@ def test_the_attachment_resolves_the_predictor_once_and_summarises() -> None:
     assert off.set_guard("policy", GuardInputs(lambda o: o, lambda: torch.zeros(1, 3))) is None
 
 
+def test_the_setup_sets_the_value_heads_trust_region() -> None:
+    net = ActorCritic()
+    inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: torch.randn(8, 4),
+                         values=lambda o: net.v(o))
+    for value_limit, expected in ((None, VALUE_LIMIT), (0.3, 0.3)):
+        tipl = Attachment("L", "ppo", on_policy=True,
+                          setup=TIPLSetup(predictor="linear", value_limit=value_limit))
+        tipl.wrap("policy", "policy", torch.optim.Adam(net.parameters()), None)
+        guard = tipl.set_guard("policy", inputs)
+        assert isinstance(guard, AllOfGuard)
+        assert [g.limit for g in guard.guards] == [0.02, expected]
+    with pytest.raises(ValueError):
+        TIPLSetup(value_limit=0)
+
+
 def test_a_score_makes_the_policy_guard_a_scored_guard_for_the_search_rule() -> None:
     from tipl_opt.acceptance import ScoredGuard, StepSearch
     from tipl_opt.jumps import AcceptanceConfig

@@ -168,6 +168,32 @@ def test_guard_that_never_fits_skips_the_jump_exactly() -> None:
     report = opt.last_report
     assert report is not None and not report.accepted and report.fraction == 0.0
     assert "distance 2 > limit 0.5" in report.reason
+    assert report.limited_by == ("distance",)
+
+
+def test_a_report_names_the_trust_region_that_shortened_the_jump() -> None:
+    from tipl_opt.guard import AllOfGuard
+
+    param = nn.Parameter(torch.zeros(2))
+    first = DistanceGuard(param, limit=10.0)  # never binds
+    second = DistanceGuard(param, limit=2.5)
+    second.name = "tight"
+    opt = TIPLOptimizer([param], ShiftPredictor(2, shift=8.0), base=sgd_zero_lr(param),
+                        config={"snapshot_every": 1}, guard=AllOfGuard(first, second))
+    run_steps(opt, param, 2)
+    report = opt.last_report
+    assert report is not None and report.fraction == 0.25
+    assert report.limited_by == ("tight",)  # 8 and 4 exceeded the second guard's 2.5 only
+    assert opt.counters["limited_by_tight"] == 1 and "limited_by_distance" not in opt.counters
+    fits = TIPLOptimizer([param], ShiftPredictor(2, shift=1.0), base=sgd_zero_lr(param),
+                         config={"snapshot_every": 1}, guard=DistanceGuard(param, limit=2.5))
+    run_steps(fits, param, 2)
+    assert fits.last_report is not None and fits.last_report.limited_by == ()
+    merged = opt.counters.merge(fits.counters)
+    assert merged["limited_by_tight"] == 1 and merged["jumps_tried"] == 2
+    state = opt.state_dict()
+    opt.load_state_dict(state)
+    assert opt.counters["limited_by_tight"] == 1  # round-trips with the other counters
 
 
 def test_kl_and_action_guards_measure_behaviour_change() -> None:

@@ -72,19 +72,26 @@ def test_bench_smoke_suite_json_carries_every_field(tmp_path: Path) -> None:
     assert "## Over the suite (rliable)" in report
     assert "Seed by seed, tipl:default vs base" in report
     assert "`tipl:default` jumps with the predictor `default` (the embedded one)" in report
+    assert doc["guard"] is True and doc["guard_limit"] is None and doc["value_limit"] is None
+    assert "guard limit the adapter default;" in report
     assert (tmp_path / "smoke-CartPole-v1.png").exists()
 
 
 def test_bench_linear_jumps_from_the_predictors_window_to_its_horizon() -> None:
+    from tipl_opt.adapters.base import TIPLSetup
     from tipl_opt.bench.runner import variants
 
-    (_, base), (_, tipl), (_, linear) = variants("default", {"scale": 2.0}, guard_limit=0.05)
+    setup = TIPLSetup(jump={"scale": 2.0}, guard_limit=0.05, value_limit=0.3)
+    (_, base), (_, tipl), (_, linear) = variants(setup)
     assert base is None and tipl is not None and linear is not None
     assert tipl.jump == {"scale": 2.0} and tipl.guard_limit == 0.05
     assert linear.predictor == "linear" and linear.guard_limit == 0.05
+    assert tipl.value_limit == linear.value_limit == 0.3 and linear.guard
     assert linear.jump == {"context": 8, "horizon": 8, "scale": 2.0}
+    (_, _), (_, tipl), (_, linear) = variants(TIPLSetup(guard=False))
+    assert tipl is not None and linear is not None and not tipl.guard and not linear.guard
     # an explicit horizon is kept for both
-    (_, _), (_, tipl), (_, linear) = variants("default", {"horizon": 2})
+    (_, _), (_, tipl), (_, linear) = variants(TIPLSetup(jump={"horizon": 2}))
     assert tipl is not None and linear is not None
     assert tipl.jump["horizon"] == linear.jump["horizon"] == 2
 

@@ -230,14 +230,23 @@ class AllOfGuard:
         self.guards = (first, *others)
         self.name = "+".join(g.name for g in self.guards)
         self.limit = first.limit
+        self._last: list[float] = []
 
     def reference(self) -> None:
+        self._last = []
         for g in self.guards:
             g.reference()
 
     def measure(self) -> float:
-        first, *others = self.guards
-        return max(first.measure(), *(self.limit * g.measure() / g.limit for g in others))
+        self._last = [g.measure() for g in self.guards]
+        first, *others = self._last
+        return max(first, *(self.limit * v / g.limit
+                            for v, g in zip(others, self.guards[1:], strict=True)))
+
+    def over_limit(self) -> tuple[str, ...]:
+        """Names of the guards whose own limit the last :meth:`measure` exceeded."""
+        return tuple(g.name for g, v in zip(self.guards, self._last, strict=True)
+                     if not v <= g.limit)
 
     def __repr__(self) -> str:
         return f"AllOfGuard({', '.join(map(repr, self.guards))})"
@@ -263,8 +272,54 @@ class WithScore:
     def score(self) -> float:
         return float(self._score())
 
+    def over_limit(self) -> tuple[str, ...]:
+        return over_limit(self.guard)
+
     def __repr__(self) -> str:
         return f"WithScore({self.guard!r})"
+
+
+def over_limit(guard: JumpGuard, value: float | None = None) -> tuple[str, ...]:
+    """Which trust regions the last :meth:`~JumpGuard.measure` of ``guard`` exceeded: the
+    names of a composite guard's parts (its ``over_limit()``), else ``guard.name`` when
+    ``value`` (that measure) is above ``guard.limit``."""
+    parts = getattr(guard, "over_limit", None)
+    if callable(parts):
+        return tuple(parts())
+    return (guard.name,) if value is not None and not value <= guard.limit else ()
+
+
+class BindingLog:
+    """A guard as the acceptance rule sees it during one jump: every call goes to ``guard``,
+    and each measure above a trust region adds that region's name to :attr:`binding` (in the
+    order first met). The optimizer reports it, so a jump report says *what* shortened or
+    rejected the move (``kl``, ``value_change``...). Build one with :func:`log_binding`."""
+
+    def __init__(self, guard: JumpGuard) -> None:
+        self.guard, self.name, self.limit = guard, guard.name, guard.limit
+        self.binding: list[str] = []
+
+    def reference(self) -> None:
+        self.guard.reference()
+
+    def measure(self) -> float:
+        value = self.guard.measure()
+        for name in over_limit(self.guard, value):
+            if name not in self.binding:
+                self.binding.append(name)
+        return value
+
+
+class _ScoredBindingLog(BindingLog):
+    def score(self) -> float:
+        return float(self.guard.score())  # type: ignore[attr-defined]
+
+
+def log_binding(guard: JumpGuard) -> BindingLog:
+    """``guard`` wrapped in a :class:`BindingLog`, keeping its ``score()`` when it has one (so
+    the ``search`` rule still sees a scored guard)."""
+    return (_ScoredBindingLog(guard) if callable(getattr(guard, "score", None))
+            else BindingLog(guard))
 
 
 def _q_columns(out: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
@@ -335,6 +390,7 @@ class LossGuard:
 __all__ = [
     "ActionDistanceGuard",
     "AllOfGuard",
+    "BindingLog",
     "GreedyActionGuard",
     "JumpGuard",
     "KLGuard",
@@ -344,4 +400,6 @@ __all__ = [
     "QChangeGuard",
     "ValueChangeGuard",
     "WithScore",
+    "log_binding",
+    "over_limit",
 ]

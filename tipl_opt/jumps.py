@@ -204,7 +204,9 @@ class JumpReport:
     (1, 0.5, 0.25 ... or 0 when rejected; a rule that also tries longer steps can report more
     than 1); ``relative_size`` is |dtheta| / |theta| as applied (for the full prediction when
     rejected); ``guard`` the guard's final measure (NaN: no guard); ``reason`` says why a jump
-    was rejected."""
+    was rejected; ``limited_by`` names the trust regions that a tried length exceeded (``kl``,
+    ``value_change``...: what shortened or rejected the move; empty when every length tried
+    fitted)."""
 
     step: int
     horizon: int
@@ -215,6 +217,7 @@ class JumpReport:
     shortened: bool
     prediction_ms: float
     reason: str = ""
+    limited_by: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -224,11 +227,16 @@ COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "ju
             "jumps_undone")
 """The counters of a :class:`JumpTally`, in display order."""
 
+LIMITED_BY = "limited_by_"
+"""Prefix of a :class:`JumpTally`'s per-guard counters: ``limited_by_kl`` counts the jumps a
+length of which the KL trust region refused (:attr:`JumpReport.limited_by`)."""
+
 
 class JumpTally(dict[str, int]):
     """Snapshot and jump counters (:data:`COUNTERS`), a plain ``dict`` of ints.
     ``jumps_undone`` counts accepted jumps taken back later
-    (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`).
+    (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`); ``limited_by_<guard>`` (present once
+    counted) the jumps that guard's trust region shortened or rejected.
 
     :meth:`add` counts one :class:`JumpReport`; the optimizer, the run layer and the adapters'
     summaries all count with it, so a jump is counted one way everywhere.
@@ -237,7 +245,7 @@ class JumpTally(dict[str, int]):
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         super().__init__(dict.fromkeys(COUNTERS, 0))
         for key, value in (counts or {}).items():
-            if key in COUNTERS:
+            if key in COUNTERS or str(key).startswith(LIMITED_BY):
                 self[key] = int(value)
 
     def add(self, report: JumpReport) -> None:
@@ -245,7 +253,10 @@ class JumpTally(dict[str, int]):
         self["jumps_tried"] += 1
         self["jumps_accepted" if report.accepted else "jumps_rejected"] += 1
         self["jumps_shortened"] += int(report.shortened)
+        for name in report.limited_by:
+            self[LIMITED_BY + name] = self.get(LIMITED_BY + name, 0) + 1
 
     def merge(self, other: dict[str, int]) -> JumpTally:
         """This tally plus ``other``'s counts (a new tally)."""
-        return JumpTally({k: self[k] + int(other.get(k, 0)) for k in COUNTERS})
+        keys = [*self, *(k for k in other if k not in self)]
+        return JumpTally({k: self.get(k, 0) + int(other.get(k, 0)) for k in keys})

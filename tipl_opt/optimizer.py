@@ -26,7 +26,7 @@ from torch import nn
 from tipl_opt import events
 from tipl_opt.acceptance import AcceptanceRule, Decision, make_rule
 from tipl_opt.errors import ConfigError, TiplError
-from tipl_opt.guard import JumpGuard
+from tipl_opt.guard import JumpGuard, log_binding
 from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
 from tipl_opt.paths.spec import ParamSpec
@@ -292,15 +292,18 @@ class TIPLOptimizer(torch.optim.Optimizer):
         norm = float(current.norm()) or 1.0
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
         size = float(delta.norm()) / norm
+        limited_by: tuple[str, ...] = ()
         if prediction is current:
             decision = Decision(0.0, reason="non-finite window")
         elif not torch.all(torch.isfinite(prediction)):
             decision = Decision(0.0, reason="non-finite prediction")
         else:
             move = _Move(self.owned_params, delta, size)
-            if guard is not None:
-                guard.reference()
-            decision = self.rule.decide(move, guard)
+            logged = log_binding(guard) if guard is not None else None
+            if logged is not None:
+                logged.reference()
+            decision = self.rule.decide(move, logged)
+            limited_by = tuple(logged.binding) if logged is not None else ()
             if move.fraction != decision.fraction or decision.fraction == 0:
                 move.write(decision.fraction)  # exactly the previous weights when rejected
             if decision.fraction > 0:
@@ -319,7 +322,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
                             relative_size=size * (decision.fraction if accepted else 1.0),
                             guard=decision.guard, accepted=accepted,
                             shortened=accepted and decision.fraction < 1,
-                            prediction_ms=ms, reason=decision.reason)
+                            prediction_ms=ms, reason=decision.reason, limited_by=limited_by)
         self.counters.add(report)
         self.last_report = report
         logger.info("jump at step %d: %s", self.steps, report)

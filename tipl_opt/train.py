@@ -52,6 +52,8 @@ class TrainConfig(BaseModel):
     jump: dict[str, Any] = Field(default_factory=dict)
     guard: bool = True
     guard_limit: float | None = Field(default=None, gt=0)
+    value_limit: float | None = Field(default=None, gt=0)
+    """Largest relative change of an on-policy value head a jump may cause (default 0.1)."""
     targets: Literal["actor", "critic", "both"] = "both"
     workers: int = Field(default=1, ge=1)
     executor: ExecutorKind = "process"
@@ -69,7 +71,7 @@ class TrainConfig(BaseModel):
         """(name, setup) per variant: ``base`` has no setup."""
         tipl = None if self.predictor == "none" else TIPLSetup(
             predictor=self.predictor, jump=self.jump, guard=self.guard,
-            guard_limit=self.guard_limit, targets=self.targets)
+            guard_limit=self.guard_limit, value_limit=self.value_limit, targets=self.targets)
         if tipl is None:
             return [(BASE, None)]
         name = f"tipl:{Path(self.predictor).name}" if self.predictor not in (

@@ -103,15 +103,17 @@ VALUE_LIMIT = 0.1
 """Largest relative change of an on-policy value head a jump may cause (as for Q critics)."""
 
 
-def make_guard(kind: str, inputs: GuardInputs, limit: float) -> JumpGuard:
+def make_guard(kind: str, inputs: GuardInputs, limit: float,
+               value_limit: float = VALUE_LIMIT) -> JumpGuard:
     """The guard of a part of ``kind`` (see :data:`GUARDS`); a ``policy`` part whose optimizer
     also trains the value head (``inputs.values``) gets the KL guard and a value-change guard
-    together (:class:`~tipl_opt.guard.AllOfGuard`): a jump moves both networks, and an
-    unchecked critic jump can wreck the advantages the next updates follow."""
+    (relative change at most ``value_limit``) together (:class:`~tipl_opt.guard.AllOfGuard`):
+    a jump moves both networks, and an unchecked critic jump can wreck the advantages the next
+    updates follow."""
     guard_class, _ = GUARDS[kind]
     guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
     if kind == "policy" and inputs.values is not None:
-        guard = AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, VALUE_LIMIT))
+        guard = AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, value_limit))
     return WithScore(guard, inputs.score) if inputs.score is not None else guard
 
 
@@ -275,7 +277,8 @@ class Attachment:
         has guards off)."""
         if not self.setup.guard:
             return None
-        guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]))
+        value_limit = VALUE_LIMIT if self.setup.value_limit is None else self.setup.value_limit
+        guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]), value_limit)
         self.optimizers[part].guard = guard
         self.guards[part] = guard
         return guard

@@ -58,6 +58,10 @@ class TIPLSetup(BaseModel):
     """Guard jumps with the policy's behaviour change (KL or action distance)."""
     guard_limit: float | None = None
     """Trust region of the guard; ``None``: the adapter's default for the algorithm."""
+    value_limit: float | None = Field(default=None, gt=0)
+    """Trust region of the value-head check of an on-policy jump (PPO/A2C, where one optimizer
+    trains the policy and its critic): the largest relative change of V; ``None``: the
+    default, :data:`tipl_opt.adapters.attachment.VALUE_LIMIT`."""
     targets: Literal["actor", "critic", "both"] = "both"
     """Which optimizers get TIPL when the algorithm has several (SAC, TD3)."""
 

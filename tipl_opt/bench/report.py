@@ -17,6 +17,7 @@ import torch
 from tipl_opt import __version__, atomic
 from tipl_opt.curves import plot_curves, write_json
 from tipl_opt.errors import TiplError
+from tipl_opt.jumps import LIMITED_BY
 from tipl_opt.train import BASE, TrainSummary
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,18 @@ def _env_improvement(summary: TrainSummary) -> dict[str, dict[str, float]]:
         return {}
 
 
+def _limited_by(summary: TrainSummary) -> str:
+    """``tipl:default kl 80, value_change 12; tipl:linear ...``: per variant, how many jumps
+    each trust region shortened or rejected (the ``limited_by_*`` counters); empty if none."""
+    parts = []
+    for name, v in summary.variants.items():
+        counts = {k.removeprefix(LIMITED_BY): n for k, n in v.jumps().items()
+                  if k.startswith(LIMITED_BY)}
+        if counts:
+            parts.append(f"{name} " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    return "; ".join(parts)
+
+
 def _fmt_ci(values: tuple[float, float, float], digits: int = 0) -> str:
     med, lo, hi = values
     if math.isnan(med):
@@ -141,10 +154,21 @@ def _fmt_ci(values: tuple[float, float, float], digits: int = 0) -> str:
     return f"{f(med)} [{f(lo)}, {f(hi)}]"
 
 
-def _settings(summaries: Sequence[TrainSummary]) -> tuple[dict[str, Any], float | None]:
-    """The jump settings and guard limit the suite's TIPL variants ran with."""
+def _settings(summaries: Sequence[TrainSummary]) -> dict[str, Any]:
+    """The jump and guard settings the suite's TIPL variants ran with."""
     cfg = summaries[0].config if summaries else None
-    return (cfg.jump, cfg.guard_limit) if cfg else ({}, None)
+    if cfg is None:
+        return {"jump": {}, "guard": True, "guard_limit": None, "value_limit": None}
+    return {"jump": cfg.jump, "guard": cfg.guard, "guard_limit": cfg.guard_limit,
+            "value_limit": cfg.value_limit}
+
+
+def _guard_words(settings: dict[str, Any]) -> str:
+    if not settings["guard"]:
+        return "no guard"
+    limit, value = settings["guard_limit"], settings["value_limit"]
+    return (f"guard limit {'the adapter default' if limit is None else limit}"
+            + ("" if value is None else f", value-change limit {value}"))
 
 
 def _aggregate(summaries: Sequence[TrainSummary]) -> dict[str, Any]:
@@ -187,12 +211,12 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
              f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}. Medians over seeds with "
              "bootstrap 95% intervals; env steps count training steps only (evaluation is kept "
              "apart).", ""]
-    jump, limit = _settings(summaries)
+    settings = _settings(summaries)
     predictor = summaries[0].config.predictor if summaries else "default"
     lines += [f"`{TIPL}` jumps with the predictor `{predictor}`"
               + (" (the embedded one)" if predictor == "default" else "") + ".", ""]
-    lines += [f"Jump settings of both TIPL variants: {jump or 'the adapter defaults'}, guard "
-              f"limit {'the adapter default' if limit is None else limit}; "
+    lines += [f"Jump settings of both TIPL variants: {settings['jump'] or 'the adapter defaults'}"
+              f", {_guard_words(settings)}; "
               "`linear` extrapolates from the predictor's window length to its longest horizon, "
               "so the two TIPL variants differ only in the prediction.", ""]
     for s in summaries:
@@ -217,6 +241,9 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
                    if jumps else "-")
                 + f" | {v.metric('wall_time')[0]:.0f} | "
                 + ("-" if math.isnan(r) else f"{r:.2f}") + " |")
+        limits = _limited_by(s)
+        if limits:
+            lines += ["", "Jumps shortened or rejected by each trust region: " + limits + "."]
         for other in (BASE, LINEAR):
             p = paired(s, TIPL, other)
             if p["seeds"]:
@@ -256,7 +283,7 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
             plots["profile"] = png.name
     doc = {"suite": suite, "tipl_opt_version": __version__, "torch_version": torch.__version__,
            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
-           **dict(zip(("jump", "guard_limit"), _settings(summaries), strict=True)),
+           **_settings(summaries),
            "envs": [env_record(s) for s in summaries], "aggregate": aggregated,
            "goals": goals, "plots": plots}
     stem = report_stem(suite, summaries, out)

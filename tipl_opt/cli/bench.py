@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.bench import SUITES, run_suite, write_report
 from tipl_opt.cli.console import console, exit_for_runs, fail
 from tipl_opt.cli.options import (
     ADDRESS_HELP,
     EXECUTOR_HELP,
     TENSORBOARD_HELP,
+    VALUE_LIMIT_HELP,
     parse_hyperparams,
 )
 from tipl_opt.cli.train import _Live, reused_note, summary_table
@@ -37,9 +39,12 @@ def bench_command(
     jump: Annotated[list[str] | None, typer.Option(
         "--jump", help="Jump setting KEY=VALUE for both TIPL variants (repeatable; JumpConfig "
                        "fields), e.g. --jump scale=2.")] = None,
+    no_guard: Annotated[bool, typer.Option(
+        "--no-guard", help="Accept both TIPL variants' jumps unguarded.")] = False,
     guard_limit: Annotated[float | None, typer.Option(
         help="Trust region of the jump guard (default: the adapter's for the algorithm, e.g. "
              "KL 0.02 for PPO).")] = None,
+    value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
 ) -> None:
     """Train the base optimizer, TIPL and TIPL + linear on the same seeds for every env of a
     suite; report env steps to threshold, final return, AUC, wall time and jumps, with
@@ -54,11 +59,11 @@ def bench_command(
     live = _Live(progress)
     try:
         with progress:
+            setup = TIPLSetup(predictor=predictor, jump=parse_hyperparams(jump or [], "--jump"),
+                              guard=not no_guard, guard_limit=guard_limit,
+                              value_limit=value_limit)
             summaries = run_suite(suite, seeds=seeds, workers=workers, out=out, seed=seed,
-                                  predictor=predictor, envs=env,
-                                  jump=parse_hyperparams(jump or [], "--jump"),
-                                  guard_limit=guard_limit,
-                                  executor=executor,
+                                  setup=setup, envs=env, executor=executor,
                                   address=address, tensorboard=tensorboard,
                                   on_event=live.on_event,
                                   on_result=live.on_result)

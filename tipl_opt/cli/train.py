@@ -22,6 +22,7 @@ from tipl_opt.cli.options import (
     ADDRESS_HELP,
     EXECUTOR_HELP,
     TENSORBOARD_HELP,
+    VALUE_LIMIT_HELP,
     parse_hyperparams,
     parse_ints,
 )
@@ -153,6 +154,7 @@ def train_command(
     guard_limit: Annotated[float | None, typer.Option(
         help="Trust region of the jump guard (default: the adapter's for the algorithm, e.g. "
              "KL 0.02 for PPO).")] = None,
+    value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
     hp: Annotated[list[str] | None, typer.Option(
         "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512.")]
     = None,
@@ -171,7 +173,8 @@ def train_command(
         "compare": compare, "seed": seed, "seeds": seeds, "every": every,
         "eval_episodes": eval_episodes, "workers": workers, "executor": executor,
         "address": address, "tensorboard": tensorboard, "out": out,
-        "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit}
+        "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit,
+        "value_limit": value_limit}
     if hidden:
         options["hidden_sizes"] = parse_ints(hidden)
     options["hyperparams"] = parse_hyperparams(hp or [])
