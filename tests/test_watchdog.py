@@ -244,3 +244,38 @@ def test_the_solved_level_comes_from_the_config_or_the_envs_threshold() -> None:
     assert solved_level(WatchConfig(solved_return=100.0), "CartPole-v1") == 100.0
     _, attachment = _attached()  # no env given: never held as solved
     assert attachment.watchdog is not None and attachment.watchdog.solved is None
+
+
+def test_an_undo_decided_inside_the_critics_step_waits_for_the_actors_own_step() -> None:
+    # SB3 SAC's order in one gradient step: the actor's forward pass, the critic's update (its
+    # gate may give the verdict on the last jump of both parts), then the actor's backward
+    # pass. Undoing the actor inside the critic's step wrote weights the actor's graph was
+    # built on ("modified by an inplace operation", 5 of 40 SAC Pendulum runs failed).
+    actor_w, critic_w = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    attachment = Attachment("test", "sac", on_policy=False, setup=TIPLSetup(guard=False),
+                            predictor="linear",
+                            config={"snapshot_every": 1, "context": 3, "horizon": 4})
+    actor = attachment.wrap("actor", "actor", torch.optim.SGD([actor_w], lr=0.1), None)
+    critic = attachment.wrap("critic", "critic", torch.optim.SGD([critic_w], lr=0.1), None)
+
+    def gradient_step() -> None:
+        action = actor_w * actor_w + actor_w  # saves actor_w for the backward pass
+        critic.zero_grad()
+        (-critic_w.sum()).backward()
+        critic.step()
+        actor.zero_grad()
+        (-action.sum()).backward()
+        actor.step()
+
+    attachment.record_returns([100.0, 101.0, 99.0, 100.0, 100.0])
+    while actor.counters["jumps_accepted"] == 0:
+        gradient_step()
+    assert critic.counters["jumps_accepted"] == 1  # both jumped in the same gradient step
+    attachment.at_safe_point()
+    before = actor_w.item()
+    attachment.record_returns([20.0, 22.0, 18.0])  # too few for check(): the gate decides
+    for _ in range(3):
+        gradient_step()  # the critic's next jump is due: its gate undoes both jumps
+    assert attachment.watchdog is not None and attachment.watchdog.counts["undone"] == 1
+    assert actor.counters["jumps_undone"] == critic.counters["jumps_undone"] == 1
+    assert actor_w.item() < before  # back before the jump, not a crash

@@ -175,6 +175,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         full window jumps at the next safe point the gate allows). The RL adapters' return
         watchdog holds jumps while the returns fall."""
         self._undo: list[torch.Tensor] | None = None  # the weights before the last jump
+        self._undo_wait: int | None = None  # undo_jump_later() asked: undo at the next step
 
     # -- the Optimizer interface ------------------------------------------------------------
     @property
@@ -186,6 +187,10 @@ class TIPLOptimizer(torch.optim.Optimizer):
         """One base step; in ``auto`` mode, then snapshot and maybe jump."""
         loss = self.base.step(closure) if closure is not None else self.base.step()
         self.steps += 1
+        if self._undo_wait is not None:  # an undo decided elsewhere, done now
+            wait, self._undo_wait = self._undo_wait, None
+            self.undo_jump(wait)
+            return loss
         if self.config.schedule.mode == "auto":
             self._safe_point(self.guard)
         return loss
@@ -249,6 +254,17 @@ class TIPLOptimizer(torch.optim.Optimizer):
         """Whether :meth:`undo_jump` has a jump to take back."""
         return self._undo is not None
 
+    def undo_jump_later(self, wait: int = 0) -> bool:
+        """Ask for :meth:`undo_jump` at the end of this optimizer's next :meth:`step` (that
+        step's update is dropped with the jump). For an undo decided while another optimizer
+        steps (SAC's critic, between the actor's forward pass and its backward pass): writing
+        these weights then would break the graph already built on them. Returns ``False``
+        when there is no jump to undo."""
+        if self._undo is None:
+            return False
+        self._undo_wait = max(int(wait), 0)
+        return True
+
     def undo_jump(self, wait: int = 0) -> bool:
         """Put back the weights held right before the last accepted jump (the base steps
         taken since are dropped with it; the base optimizer's moments are kept) and start a
@@ -261,7 +277,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         with torch.no_grad():
             for p, p0 in zip(self.owned_params, self._undo, strict=True):
                 p.copy_(p0)
-        self._undo = None
+        self._undo = self._undo_wait = None
         self.history.reset()
         self.snapshot()
         self._fresh = -max(int(wait), 0)
@@ -280,7 +296,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             raise TiplError(f"the window holds {len(self.history)} of {self.history.capacity} "
                             "snapshots; a jump needs a full window")
         window, steps = self.history.window()
-        self._undo = None  # a new attempt settles the previous jump
+        self._undo = self._undo_wait = None  # a new attempt settles the previous jump
         horizon = self.current_horizon()
         current = self.flat_weights()
         start = time.perf_counter()
@@ -367,7 +383,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
         self._fresh = fresh
-        self._undo = None
+        self._undo = self._undo_wait = None
         self._last_snapshot = None if last < 0 else last
         if self._own_parts[0]:
             self.schedule = CadenceSchedule(config.schedule)

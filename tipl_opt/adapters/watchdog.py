@@ -108,7 +108,7 @@ class ReturnWatchdog:
             self.pending.parts.append(part)
             return
         if self.pending is not None:  # not reached by check() or allow(): settle it now
-            self._resolve()
+            self._resolve(defer=True)
         n = self.config.watch_episodes
         before = list(self.recent)[-n:]
         if len(before) < 2:
@@ -127,8 +127,8 @@ class ReturnWatchdog:
         the episodes there are, then holds the jump (``False``) while returns clearly fall, sit
         far below their best, or reach the solved level."""
         pending = self.pending
-        if pending is not None and pending.tick != self.ticks:
-            self._resolve()
+        if pending is not None and pending.tick != self.ticks and self._resolve(defer=True):
+            return False  # the last jump was just undone: no new one on top of it
         n = self.config.watch_episodes
         values = list(self.recent)
         if len(values) >= 2 * n and clearly_below(values[-n:], values[:n], self.config.max_drop):
@@ -150,25 +150,31 @@ class ReturnWatchdog:
                 return False
         return True
 
-    def _resolve(self) -> None:
+    def _resolve(self, defer: bool = False) -> bool:
+        """Give the verdict on the pending jump; ``True`` if it was undone. With ``defer`` (the
+        gate, asked inside an optimizer's step), auto-mode optimizers undo at the end of their
+        own next step (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump_later`): SAC's gate
+        is asked inside the critic's step, between the actor's forward and backward passes."""
         pending, self.pending = self.pending, None
         if pending is None:
-            return
+            return False
         if len(pending.after) < 2:
             self.counts["unjudged"] += 1
-            return
+            return False
         if not clearly_below(pending.after, pending.before, self.config.max_drop):
             self.counts["kept"] += 1
             self.streak = 0
-            return
+            return False
         undone = []
         for part in pending.parts:
             opt = self.optimizers[part]
-            if opt.undo_jump(wait=(2 ** self.streak - 1) * opt.history.capacity):
+            wait = (2 ** self.streak - 1) * opt.history.capacity
+            later = defer and opt.config.schedule.mode == "auto"
+            if opt.undo_jump_later(wait) if later else opt.undo_jump(wait):
                 undone.append(part)
         if not undone:
             self.counts["unjudged"] += 1
-            return
+            return False
         self.counts["undone"] += 1
         self.streak += 1
         # The returns after the jump belonged to weights that are gone.
@@ -176,6 +182,7 @@ class ReturnWatchdog:
         self.recent.extend(pending.before)
         logger.info("TIPL watchdog: jump of %s undone, returns fell from %.4g to %.4g",
                     ", ".join(undone), fmean(pending.before), fmean(pending.after))
+        return True
 
     def summary(self) -> dict[str, Any]:
         """Verdicts so far (JSON-serialisable): kept, undone, unjudged (too few episodes on a
