@@ -321,3 +321,102 @@ def test_keep_window_moves_the_window_and_jumps_every_n_snapshots() -> None:
     assert window[-1].item() == param.item()  # the window was moved along with the jumps
     with pytest.raises(ValueError, match="keep_window"):
         JumpConfig(jump_every=2, context=8)
+
+
+class Moved:
+    """Largest move of some of ``params`` since the reference (a guard watching one network)."""
+
+    def __init__(self, name: str, params: list[torch.Tensor], limit: float) -> None:
+        self.name, self.params, self.limit = name, params, limit
+        self.ref: list[torch.Tensor] = []
+
+    def reference(self) -> None:
+        self.ref = [p.detach().clone() for p in self.params]
+
+    def measure(self) -> float:
+        return max(float((p.detach() - r).abs().max()) for p, r in zip(self.params, self.ref,
+                                                                    strict=True))
+
+
+class Eight:
+    """Predicts the last snapshot + 8."""
+
+    name, context = "eight", 2
+
+    def predict(self, window: torch.Tensor, steps: Any, specs: Any, horizon: int) -> torch.Tensor:
+        return window[-1] + 8.0
+
+
+def _actor_critic(rule: str, guard_of: Any) -> tuple[nn.Parameter, nn.Parameter, TIPLOptimizer]:
+    from tipl_opt.paths import ParamSpec
+
+    actor, critic = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    specs = [ParamSpec("pi.weight", (1,), "actor"), ParamSpec("vf.weight", (1,), "critic")]
+    opt = TIPLOptimizer([actor, critic], Eight(), base=torch.optim.SGD([actor, critic], lr=0.0),
+                        specs=specs, guard=guard_of(actor, critic),
+                        config={"snapshot_every": 1, "rule": rule})
+    steps(opt, actor, 2)
+    return actor, critic, opt
+
+
+def test_split_shortens_only_the_network_whose_trust_region_refuses_the_move() -> None:
+    from tipl_opt.guard import AllOfGuard
+
+    def guard(actor: torch.Tensor, critic: torch.Tensor) -> AllOfGuard:
+        return AllOfGuard(Moved("kl", [actor], 10.0), Moved("value_change", [critic], 2.5),
+                          scopes=("actor", "critic"))
+
+    actor, critic, opt = _actor_critic("split", guard)
+    report = opt.last_report
+    assert report is not None and report.accepted and report.shortened
+    assert (actor.item(), critic.item()) == (8.0, 2.0)  # the policy moves the whole way
+    assert report.fraction == 1.0 and report.fractions == {"actor": 1.0, "critic": 0.25}
+    assert report.limited_by == ("value_change",)
+    assert report.relative_size == pytest.approx(math.hypot(8.0, 2.0))  # theta = 0: norm 1
+    assert opt.undo_jump() and (actor.item(), critic.item()) == (0.0, 0.0)
+    actor, critic, opt = _actor_critic("backtrack", guard)  # the whole move: both cut back
+    assert (actor.item(), critic.item()) == (2.0, 2.0)
+    assert opt.last_report is not None and opt.last_report.fractions == {}
+
+
+def test_split_falls_back_to_the_whole_move_when_the_networks_are_not_separate() -> None:
+    from tipl_opt.guard import AllOfGuard
+
+    def tangled(actor: torch.Tensor, critic: torch.Tensor) -> AllOfGuard:
+        # the "actor" part also sees the critic's move: per-network fractions cannot fit it
+        return AllOfGuard(Moved("kl", [actor, critic], 2.5), Moved("value_change", [critic], 10),
+                          scopes=("actor", "critic"))
+
+    actor, critic, opt = _actor_critic("split", tangled)
+    assert (actor.item(), critic.item()) == (2.0, 2.0)
+    assert opt.last_report is not None and opt.last_report.fractions == {}
+
+    def unscoped(actor: torch.Tensor, critic: torch.Tensor) -> AllOfGuard:
+        return AllOfGuard(Moved("kl", [actor], 10.0), Moved("value_change", [critic], 2.5))
+
+    actor, critic, opt = _actor_critic("split", unscoped)
+    assert (actor.item(), critic.item()) == (2.0, 2.0)  # no scopes: plain backtracking
+
+
+def test_split_keeps_the_moved_window_and_rejects_exactly_when_nothing_fits() -> None:
+    from tipl_opt.guard import AllOfGuard
+
+    actor, critic, opt = _actor_critic("split", lambda a, c: AllOfGuard(
+        Moved("kl", [a], 0.1), Moved("value_change", [c], 0.1), scopes=("actor", "critic")))
+    assert (actor.item(), critic.item()) == (0.0, 0.0)
+    report = opt.last_report
+    assert report is not None and not report.accepted and "at every length" in report.reason
+    from tipl_opt.paths import ParamSpec
+
+    param_a, param_c = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    kept = TIPLOptimizer([param_a, param_c], Eight(),
+                         base=torch.optim.SGD([param_a, param_c], lr=0.0),
+                         specs=[ParamSpec("a", (1,), "actor"), ParamSpec("c", (1,), "critic")],
+                         guard=AllOfGuard(Moved("kl", [param_a], 10.0),
+                                          Moved("value_change", [param_c], 4.5),
+                                          scopes=("actor", "critic")),
+                         config={"snapshot_every": 1, "rule": "split", "keep_window": True,
+                                 "jump_every": 1})
+    steps(kept, param_a, 2)
+    window, _ = kept.history.window()
+    assert window[-1].tolist() == [8.0, 4.0]  # the window moved by what each network moved

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         Candidate,
         Decision,
         ScoredGuard,
+        SplitBacktracking,
         StepSearch,
     )
     from tipl_opt.errors import (
@@ -97,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "ScheduleConfig": "tipl_opt.jumps",
     "ScoredGuard": "tipl_opt.acceptance",
     "Snapshot": "tipl_opt.paths",
+    "SplitBacktracking": "tipl_opt.acceptance",
     "StepSearch": "tipl_opt.acceptance",
     "TIPLConfig": "tipl_opt.predictors",
     "TIPLOptimizer": "tipl_opt.optimizer",
@@ -154,6 +156,7 @@ __all__ = [
     "ScheduleConfig",
     "ScoredGuard",
     "Snapshot",
+    "SplitBacktracking",
     "StepSearch",
     "TIPLConfig",
     "TIPLOptimizer",

@@ -24,7 +24,7 @@ can add one; :class:`Backtracking` (``"backtrack"``) is the default. A custom ru
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,9 +44,15 @@ class Candidate(Protocol):
         """``|dtheta| / |theta|`` of the whole (scaled) move."""
         ...
 
-    def write(self, fraction: float) -> None:
+    @property
+    def roles(self) -> frozenset[str]:
+        """The roles of the moved parameters (``actor``, ``critic``...: their specs')."""
+        ...
+
+    def write(self, fraction: float, parts: Mapping[str, float] | None = None) -> None:
         """Make the parameters hold ``theta + fraction * dtheta`` (``fraction = 0``: exactly
-        the start weights, bit for bit, whatever the parameters' dtype)."""
+        the start weights, bit for bit, whatever the parameters' dtype); ``parts`` gives the
+        parameters of some roles a fraction of their own."""
         ...
 
 
@@ -58,6 +64,8 @@ class Decision:
     fraction: float
     guard: float = math.nan
     reason: str = ""
+    parts: Mapping[str, float] | None = None
+    """Per parameter role, a fraction of its own (roles not named move by ``fraction``)."""
 
 
 @runtime_checkable
@@ -156,6 +164,64 @@ class StepSearch:
         return f"StepSearch(fractions={list(self.fractions)})"
 
 
+class SplitBacktracking:
+    """:class:`Backtracking` per network: when the guard is made of parts that each watch the
+    parameters of one role (PPO/A2C: the KL watches the ``actor``, the value-change check the
+    ``critic``; a guard with ``last_parts()``, :class:`~tipl_opt.guard.AllOfGuard` built with
+    ``scopes``), each role is halved only while *its own* trust region refuses it, so a value
+    head that must move less does not shorten the policy's move, and the other way round.
+    The combined move is then checked once more as a whole; if it does not fit (the networks
+    share parameters after all), the rule falls back to :class:`Backtracking`. Without such a
+    guard it *is* :class:`Backtracking`."""
+
+    name = "split"
+
+    def __init__(self, config: AcceptanceConfig | None = None) -> None:
+        self.max_backtracks = (config or AcceptanceConfig()).max_backtracks
+        self.whole = Backtracking(config)
+
+    def decide(self, candidate: Candidate, guard: JumpGuard | None) -> Decision:
+        last_parts = getattr(guard, "last_parts", None)
+        roles: frozenset[str] = getattr(candidate, "roles", frozenset())
+        if guard is None or last_parts is None:
+            return self.whole.decide(candidate, guard)
+        candidate.write(1.0)
+        value = guard.measure()
+        scopes = [scope for _, scope, _, _ in last_parts()]
+        if value <= guard.limit:
+            return Decision(1.0, value)
+        if None in scopes or not set(scopes) <= roles or len(set(scopes)) < len(scopes):
+            return self.whole.decide(candidate, guard)  # the parts do not split the networks
+        fractions = dict.fromkeys(scopes, 1.0)
+        fits: set[str] = set()
+        for attempt in range(self.max_backtracks + 1):
+            if attempt > 0:  # parameters no part watches move as far as the shortest role
+                candidate.write(min(fractions.values()), fractions)
+                value = guard.measure()
+            for _, scope, limit, measured in last_parts():
+                if scope in fits:
+                    continue
+                if measured <= limit:
+                    fits.add(scope)
+                elif attempt < self.max_backtracks:
+                    fractions[scope] /= 2
+            if len(fits) == len(fractions):
+                break
+        fractions = {s: (f if s in fits else 0.0) for s, f in fractions.items()}
+        if not any(fractions.values()):
+            return Decision(0.0, value, f"{guard.name} {value:.4g} > limit {guard.limit:g} at "
+                                        "every length")
+        others = min(fractions.values())
+        candidate.write(others, fractions)
+        value = guard.measure()
+        if value > guard.limit:
+            return self.whole.decide(candidate, guard)
+        return Decision(fractions[scopes[0]], value, parts=fractions)
+
+    def __repr__(self) -> str:
+        return f"SplitBacktracking(max_backtracks={self.max_backtracks})"
+
+
 RuleFactory = Callable[[AcceptanceConfig], AcceptanceRule]
 """``factory(config) -> rule``: builds a rule from the ``acceptance`` section of the config."""
 
@@ -183,3 +249,4 @@ def tipl_register_acceptance_rules(register: Any) -> None:
     """The built-in rules (this module is registered as the ``tipl.acceptance`` plugin)."""
     register(Backtracking.name, Backtracking)
     register(StepSearch.name, StepSearch)
+    register(SplitBacktracking.name, SplitBacktracking)

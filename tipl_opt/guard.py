@@ -218,16 +218,23 @@ class AllOfGuard:
     """Several guards at once, for a jump that moves several networks (PPO/A2C's actor and
     value head share one optimizer): the jump must fit every guard's trust region.
 
+    ``scopes`` (one per guard, optional) name the parameter role each guard watches (PPO's KL:
+    ``actor``, its value check: ``critic``), for the ``split`` acceptance rule.
+
     :meth:`measure` is the largest share of its limit any guard uses, expressed in the first
     guard's units (``first.limit x max_i measure_i / limit_i``), so with ``limit = first.limit``
     the jump is accepted exactly when every guard accepts it, and a report reads like the first
     guard's (a KL, say) whenever that one is the tightest.
     """
 
-    def __init__(self, first: JumpGuard, *others: JumpGuard) -> None:
+    def __init__(self, first: JumpGuard, *others: JumpGuard,
+                 scopes: tuple[str | None, ...] | None = None) -> None:
         if any(g.limit <= 0 for g in others):
             raise ValueError("the guards after the first need a positive limit")
         self.guards = (first, *others)
+        self.scopes = scopes if scopes is not None else (None,) * len(self.guards)
+        if len(self.scopes) != len(self.guards):
+            raise ValueError(f"{len(self.scopes)} scopes for {len(self.guards)} guards")
         self.name = "+".join(g.name for g in self.guards)
         self.limit = first.limit
         self._last: list[float] = []
@@ -242,6 +249,13 @@ class AllOfGuard:
         first, *others = self._last
         return max(first, *(self.limit * v / g.limit
                             for v, g in zip(others, self.guards[1:], strict=True)))
+
+    def last_parts(self) -> list[tuple[str, str | None, float, float]]:
+        """``(name, scope, limit, measure)`` of each guard at the last :meth:`measure`; the
+        scope is the parameter role that guard watches (``None``: not known), which lets the
+        ``split`` acceptance rule shorten each network's move on its own."""
+        return [(g.name, scope, g.limit, v)
+                for g, scope, v in zip(self.guards, self.scopes, self._last, strict=True)]
 
     def over_limit(self) -> tuple[str, ...]:
         """Names of the guards whose own limit the last :meth:`measure` exceeded."""
@@ -274,6 +288,11 @@ class WithScore:
 
     def over_limit(self) -> tuple[str, ...]:
         return over_limit(self.guard)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "last_parts":  # a composite guard's parts, for the ``split`` rule
+            return getattr(self.guard, name)
+        raise AttributeError(name)
 
     def __repr__(self) -> str:
         return f"WithScore({self.guard!r})"
@@ -308,6 +327,11 @@ class BindingLog:
             if name not in self.binding:
                 self.binding.append(name)
         return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "last_parts":  # a composite guard's parts, for the ``split`` rule
+            return getattr(self.guard, name)
+        raise AttributeError(name)
 
 
 class _ScoredBindingLog(BindingLog):

@@ -12,7 +12,7 @@ section.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -204,7 +204,8 @@ class JumpReport:
     (1, 0.5, 0.25 ... or 0 when rejected; a rule that also tries longer steps can report more
     than 1); ``relative_size`` is |dtheta| / |theta| as applied (for the full prediction when
     rejected); ``guard`` the guard's final measure (NaN: no guard); ``reason`` says why a jump
-    was rejected; ``limited_by`` names the trust regions that a tried length exceeded (``kl``,
+    was rejected (``shortened``: some role moved less than the whole move); ``limited_by``
+    names the trust regions that a tried length exceeded (``kl``,
     ``value_change``...: what shortened or rejected the move; empty when every length tried
     fitted)."""
 
@@ -218,9 +219,14 @@ class JumpReport:
     prediction_ms: float
     reason: str = ""
     limited_by: tuple[str, ...] = ()
+    fractions: dict[str, float] = field(default_factory=dict)
+    """Per parameter role, when the rule moved roles by different fractions (the ``split``
+    rule: ``{"actor": 1.0, "critic": 0.25}``; ``fraction`` is then the first guard's role's);
+    empty when every parameter moved by ``fraction``."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as JSON types (``limited_by`` as a list)."""
+        return {**asdict(self), "limited_by": list(self.limited_by)}
 
 
 COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "jumps_rejected",

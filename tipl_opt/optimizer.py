@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -70,28 +70,48 @@ def resolve_predictor(predictor: Predictor | str | os.PathLike[str] | None,
 
 class _Move:
     """The :class:`~tipl_opt.acceptance.Candidate` of one jump: ``start`` (the parameters as
-    they were, in their own dtypes) plus ``fraction`` times ``delta`` (flat float32 [P])."""
+    they were, in their own dtypes) plus ``fraction`` times ``delta`` (flat float32 [P]);
+    ``roles`` (one per parameter) lets a rule give each role its own fraction."""
 
     def __init__(self, params: list[torch.Tensor], delta: torch.Tensor,
-                 relative_size: float) -> None:
+                 relative_size: float, roles: Sequence[str] = ()) -> None:
         self.params = params
         self.start = [p.detach().clone() for p in params]
         self.delta = delta
         self.relative_size = relative_size
+        self.param_roles = list(roles) or ["params"] * len(params)
+        self.roles = frozenset(self.param_roles)
         self.fraction = 0.0
+        self.fractions: dict[str, float] = {}
 
-    def write(self, fraction: float) -> None:
+    def _fraction_of(self, role: str) -> float:
+        return self.fractions.get(role, self.fraction)
+
+    def write(self, fraction: float, parts: Mapping[str, float] | None = None) -> None:
+        self.fraction, self.fractions = fraction, dict(parts or {})
         offset = 0
         with torch.no_grad():
-            for p, p0 in zip(self.params, self.start, strict=True):
+            for p, p0, role in zip(self.params, self.start, self.param_roles, strict=True):
                 n = p.numel()
-                if fraction == 0:
+                f = self._fraction_of(role)
+                if f == 0:
                     p.copy_(p0)
                 else:
                     step = self.delta[offset : offset + n].view_as(p).to(p.device, p.dtype)
-                    p.copy_(p0 + fraction * step)
+                    p.copy_(p0 + f * step)
                 offset += n
-        self.fraction = fraction
+
+    @property
+    def split(self) -> bool:
+        """Whether the last write gave some role a fraction other than ``fraction``."""
+        return any(f != self.fraction for f in self.fractions.values())
+
+    def applied(self) -> torch.Tensor:
+        """The move as last written, flat [P] (``delta`` times each parameter's fraction)."""
+        scale = torch.cat([torch.full((p.numel(),), self._fraction_of(role),
+                                      dtype=self.delta.dtype, device=self.delta.device)
+                           for p, role in zip(self.params, self.param_roles, strict=True)])
+        return self.delta * scale
 
 
 class TIPLOptimizer(torch.optim.Optimizer):
@@ -309,35 +329,43 @@ class TIPLOptimizer(torch.optim.Optimizer):
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
         size = float(delta.norm()) / norm
         limited_by: tuple[str, ...] = ()
+        applied = torch.zeros_like(delta)
         if prediction is current:
             decision = Decision(0.0, reason="non-finite window")
         elif not torch.all(torch.isfinite(prediction)):
             decision = Decision(0.0, reason="non-finite prediction")
         else:
-            move = _Move(self.owned_params, delta, size)
+            move = _Move(self.owned_params, delta, size, [spec.role for spec in self.specs])
             logged = log_binding(guard) if guard is not None else None
             if logged is not None:
                 logged.reference()
             decision = self.rule.decide(move, logged)
             limited_by = tuple(logged.binding) if logged is not None else ()
-            if move.fraction != decision.fraction or decision.fraction == 0:
-                move.write(decision.fraction)  # exactly the previous weights when rejected
-            if decision.fraction > 0:
+            parts = dict(decision.parts or {})
+            if (move.fraction, move.fractions) != (decision.fraction, parts) or (
+                    decision.fraction == 0 and not any(parts.values())):
+                move.write(decision.fraction, parts)  # exactly the previous weights if rejected
+            applied = move.applied()
+            if decision.fraction > 0 or any(parts.values()):
                 self._undo = move.start  # what undo_jump() puts back
-        accepted = decision.fraction > 0
+        accepted = decision.fraction > 0 or any((decision.parts or {}).values())
         if accepted and self.config.acceptance.reset_moments:
             self.state.clear()
         self._fresh = 0
         if self.config.prediction.keep_window:
             if accepted:  # the window continues from the new weights
-                self.history.translate(decision.fraction * delta)
+                self.history.translate(applied)
         else:
             self.history.reset()
             self.snapshot()
+        fractions = dict(decision.parts or {})
+        if accepted:
+            size = float(applied.norm()) / norm
         report = JumpReport(step=self.steps, horizon=horizon, fraction=decision.fraction,
-                            relative_size=size * (decision.fraction if accepted else 1.0),
+                            relative_size=size, fractions=fractions,
                             guard=decision.guard, accepted=accepted,
-                            shortened=accepted and decision.fraction < 1,
+                            shortened=accepted and min([decision.fraction,
+                                                        *fractions.values()]) < 1,
                             prediction_ms=ms, reason=decision.reason, limited_by=limited_by)
         self.counters.add(report)
         self.last_report = report

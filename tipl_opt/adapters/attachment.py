@@ -113,7 +113,8 @@ def make_guard(kind: str, inputs: GuardInputs, limit: float,
     guard_class, _ = GUARDS[kind]
     guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
     if kind == "policy" and inputs.values is not None:
-        guard = AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, value_limit))
+        guard = AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, value_limit),
+                           scopes=("actor", "critic"))
     return WithScore(guard, inputs.score) if inputs.score is not None else guard
 
 
