@@ -171,3 +171,18 @@ def test_a_score_makes_the_policy_guard_a_scored_guard_for_the_search_rule() -> 
     plain.reference()
     longest = StepSearch(AcceptanceConfig(fractions=(0.5, 1.0, 2.0))).decide(Move(), plain)
     assert longest.fraction == 2.0  # without a score: the longest length allowed
+
+
+def test_the_policy_guard_tells_the_split_rule_which_network_each_part_watches() -> None:
+    from tipl_opt.guard import log_binding
+
+    net, obs = ActorCritic(), torch.randn(16, 4)
+    inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: obs,
+                         values=lambda o: net.v(o), score=lambda: 0.0)
+    logged = log_binding(make_guard("policy", inputs, 0.02))  # WithScore(AllOfGuard) inside
+    logged.reference()
+    logged.measure()
+    parts = logged.last_parts()  # type: ignore[attr-defined]
+    assert [(name, scope, limit) for name, scope, limit, _ in parts] == [
+        ("kl", "actor", 0.02), ("value_change", "critic", VALUE_LIMIT)]
+    assert not hasattr(log_binding(KLGuard(inputs.model, obs)), "last_parts")

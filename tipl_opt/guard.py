@@ -266,7 +266,19 @@ class AllOfGuard:
         return f"AllOfGuard({', '.join(map(repr, self.guards))})"
 
 
-class WithScore:
+class _Wrapping:
+    """A guard around another (``self.guard``) that passes on a composite guard's
+    ``last_parts()`` (:class:`AllOfGuard`), which the ``split`` rule looks for."""
+
+    guard: JumpGuard
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "last_parts" and "guard" in self.__dict__:
+            return getattr(self.guard, name)
+        raise AttributeError(name)
+
+
+class WithScore(_Wrapping):
     """A guard that also says how *good* the weights are: ``guard`` decides what is allowed,
     ``score()`` (higher is better, computed on the weights now in the model) which allowed
     length is best; the ``search`` acceptance rule uses it (a
@@ -289,11 +301,6 @@ class WithScore:
     def over_limit(self) -> tuple[str, ...]:
         return over_limit(self.guard)
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "last_parts":  # a composite guard's parts, for the ``split`` rule
-            return getattr(self.guard, name)
-        raise AttributeError(name)
-
     def __repr__(self) -> str:
         return f"WithScore({self.guard!r})"
 
@@ -308,7 +315,7 @@ def over_limit(guard: JumpGuard, value: float | None = None) -> tuple[str, ...]:
     return (guard.name,) if value is not None and not value <= guard.limit else ()
 
 
-class BindingLog:
+class BindingLog(_Wrapping):
     """A guard as the acceptance rule sees it during one jump: every call goes to ``guard``,
     and each measure above a trust region adds that region's name to :attr:`binding` (in the
     order first met). The optimizer reports it, so a jump report says *what* shortened or
@@ -327,11 +334,6 @@ class BindingLog:
             if name not in self.binding:
                 self.binding.append(name)
         return value
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "last_parts":  # a composite guard's parts, for the ``split`` rule
-            return getattr(self.guard, name)
-        raise AttributeError(name)
 
 
 class _ScoredBindingLog(BindingLog):
