@@ -120,7 +120,8 @@ def test_the_attachment_resolves_the_predictor_once_and_summarises() -> None:
                                                 lambda: torch.randn(8, 3))) is not None
     summary = tipl.summary()
     assert summary["predictor"] == "linear" and summary["parts"] == ["policy"]
-    assert summary["guard"] == {"policy": {"kind": "kl", "limit": 0.02}}
+    assert summary["guard"] == {"policy": {"kind": "kl", "limit": 0.02,
+                                           "limits": {"kl": 0.02}}}
     assert summary["counters"]["policy"]["jumps_tried"] == 0
     with pytest.raises(ConfigError, match="unknown part kind"):
         tipl.wrap("x", "value", torch.optim.Adam(nn.Linear(1, 1).parameters()), None)

@@ -209,6 +209,13 @@ def solved_level(watch: WatchConfig, env_id: str | None) -> float | None:
     return known[0] if known is not None else None
 
 
+def _limits(guard: JumpGuard) -> dict[str, float]:
+    """Every trust region of ``guard`` by name (an :class:`~tipl_opt.guard.AllOfGuard`'s
+    parts, inside a :class:`~tipl_opt.guard.WithScore` too)."""
+    inner = getattr(guard, "guard", guard)
+    return {g.name: g.limit for g in getattr(inner, "guards", (inner,))}
+
+
 class Attachment:
     """TIPL on one agent: a TIPLOptimizer per optimizer part, their guards and their summary.
 
@@ -312,8 +319,8 @@ class Attachment:
             "predictor": str(getattr(self.predictor, "name", type(self.predictor).__name__)),
             "parts": list(self.optimizers),
             "jump": self.config.flat(),
-            "guard": ({part: {"kind": g.name, "limit": g.limit} for part, g in self.guards.items()}
-                      if self.guards else None),
+            "guard": ({part: {"kind": g.name, "limit": g.limit, "limits": _limits(g)}
+                       for part, g in self.guards.items()} if self.guards else None),
             "counters": self.counters(),
             "watchdog": self.watchdog.summary() if self.watchdog is not None else None,
             "solved_return": self.watchdog.solved if self.watchdog is not None else None,

@@ -387,13 +387,15 @@ def test_collect_with_a_tipl_setup_reports_the_counters() -> None:
     env_steps: list[int] = []
     hyperparameters = SB3Adapter().collect(
         spec, lambda s: env_steps.append(s.env_steps), lambda n: None,
-        tipl=TIPLSetup(predictor="linear", jump={"horizon": 2, **EVERY_BOUNDARY}))
+        tipl=TIPLSetup(predictor="linear", jump={"horizon": 2, **EVERY_BOUNDARY},
+                       value_limit=0.3))
     assert env_steps == [0, 320, 640, 960, 1024]  # the cadence of a plain collection
     tipl = hyperparameters["tipl"]
     assert tipl["predictor"] == "linear" and tipl["jump"]["horizon"] == 2
     assert tipl["jump"]["mode"] == "manual" and tipl["parts"] == ["policy"]
     assert tipl["counters"]["policy"]["jumps_tried"] == 2  # at 448 and 896
     assert hyperparameters["optimizer"] == {"policy": "Adam"}
+    assert tipl["guard"]["policy"]["limits"] == {"kl": 0.02, "value_change": 0.3}
 
 
 def test_the_watchdog_holds_jumps_at_the_solved_level_of_the_models_env() -> None:

@@ -158,7 +158,8 @@ def env_id_of(model: BaseAlgorithm) -> str | None:
 
 def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] = "default",
            config: JumpConfig | Mapping[str, Any] | None = None, *, guard: bool = True,
-           guard_limit: float | None = None, targets: Targets = "both",
+           guard_limit: float | None = None, value_limit: float | None = None,
+           targets: Targets = "both",
            resume: str | os.PathLike[str] | None = None) -> TIPLCallback:
     """Wrap the optimizer(s) of ``model`` in TIPLOptimizers and return the callback to pass to
     ``model.learn(callback=...)`` (PPO/A2C need it to jump; DQN/SAC/TD3 jump inside their
@@ -171,7 +172,8 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
     * ``guard``/``guard_limit``: check every jump against the behaviour change (see
       :mod:`tipl_sb3.guards`; default limits per kind of part in
       :data:`tipl_opt.adapters.attachment.GUARDS`). A rejected jump restores
-      the exact previous weights.
+      the exact previous weights. ``value_limit``: PPO/A2C's value-head check (default
+      :data:`tipl_opt.adapters.attachment.VALUE_LIMIT`).
     * ``targets``: which of SAC/TD3's optimizers get TIPL; other algorithms have one optimizer
       and take only ``"both"``.
     * ``resume``: a zip written by ``model.save()`` while TIPL was attached: each optimizer
@@ -191,7 +193,8 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
         _check_guardable(model)
     if isinstance(predictor, os.PathLike):
         predictor = os.fspath(predictor)
-    setup = TIPLSetup(guard=guard, guard_limit=guard_limit, targets=targets)
+    setup = TIPLSetup(guard=guard, guard_limit=guard_limit, value_limit=value_limit,
+                      targets=targets)
     on_policy = algorithm_info(algo).on_policy
     attachment = Attachment("SB3", algo, on_policy=on_policy, setup=setup, config=config,
                             predictor=predictor, rollout=rollout_size(model, algo),
@@ -239,8 +242,8 @@ def _resume(optimizers: dict[str, TIPLOptimizer], path: str | os.PathLike[str]) 
 
 def load(algorithm: type[ModelT], path: str | os.PathLike[str], *, env: Any = None,
          predictor: Predictor | str | os.PathLike[str] = "default", guard: bool = True,
-         guard_limit: float | None = None, targets: Targets = "both",
-         **load_kwargs: Any) -> tuple[ModelT, TIPLCallback]:
+         guard_limit: float | None = None, value_limit: float | None = None,
+         targets: Targets = "both", **load_kwargs: Any) -> tuple[ModelT, TIPLCallback]:
     """``algorithm.load(path, env=env, **load_kwargs)``, then :func:`attach` with
     ``resume=path``: the agent continues with its saved weights and optimizer moments, and
     TIPL with its saved history, counters and jump config. Continue with
@@ -251,6 +254,6 @@ def load(algorithm: type[ModelT], path: str | os.PathLike[str], *, env: Any = No
     saved history is not empty and a guard is on.
     """
     model = algorithm.load(Path(path), env=env, **load_kwargs)
-    callback = attach(model, predictor, guard=guard, guard_limit=guard_limit, targets=targets,
-                      resume=path)
+    callback = attach(model, predictor, guard=guard, guard_limit=guard_limit,
+                      value_limit=value_limit, targets=targets, resume=path)
     return model, callback

@@ -163,7 +163,8 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
             from tipl_sb3.attachment import attach
 
             tipl_callback = attach(model, tipl.predictor, tipl.jump, guard=tipl.guard,
-                                   guard_limit=tipl.guard_limit, targets=tipl.targets)
+                                   guard_limit=tipl.guard_limit,
+                                   value_limit=tipl.value_limit, targets=tipl.targets)
         model.learn(total_timesteps=spec.total_steps,
                     callback=callback if tipl_callback is None
                     else CallbackList([callback, tipl_callback]))  # snapshot, then jump

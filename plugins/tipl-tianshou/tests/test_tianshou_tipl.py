@@ -216,7 +216,9 @@ def test_ppo_jumps_only_at_rollout_boundaries() -> None:
     summary = hyperparams["tipl"]
     counters = summary["counters"]["actor_critic"]
     assert summary["predictor"] == "linear" and summary["jump"]["mode"] == "manual"
-    assert summary["guard"] == {"actor_critic": {"kind": "kl+value_change", "limit": 0.02}}
+    assert summary["guard"] == {"actor_critic": {
+        "kind": "kl+value_change", "limit": 0.02,
+        "limits": {"kl": 0.02, "value_change": 0.1}}}
     assert counters["jumps_tried"] >= 3 and counters["jumps_tried"] == len(reports)
     assert counters["jumps_accepted"] >= 1
     # every rollout boundary is a snapshot here: a jump's step must be one of theirs
@@ -277,9 +279,9 @@ def test_sac_jumps_with_every_optimizer_guarded() -> None:
     _, hyperparams, reports = _collect(spec, TIPLSetup(predictor="linear",
                                                        jump={"snapshot_every": 10}))
     summary = hyperparams["tipl"]
-    assert summary["guard"] == {"actor": {"kind": "action_distance", "limit": 0.1},
-                                "critic1": {"kind": "q_change", "limit": 0.1},
-                                "critic2": {"kind": "q_change", "limit": 0.1}}
+    assert {part: (g["kind"], g["limit"]) for part, g in summary["guard"].items()} == {
+        "actor": ("action_distance", 0.1), "critic1": ("q_change", 0.1),
+        "critic2": ("q_change", 0.1)}
     assert summary["solved_return"] == -200.0  # the env's solved level reached the watchdog
     for part in ("actor", "critic1", "critic2"):
         assert summary["counters"][part]["jumps_tried"] >= 1
