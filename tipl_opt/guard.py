@@ -257,11 +257,6 @@ class AllOfGuard:
         return [(g.name, scope, g.limit, v)
                 for g, scope, v in zip(self.guards, self.scopes, self._last, strict=True)]
 
-    def over_limit(self) -> tuple[str, ...]:
-        """Names of the guards whose own limit the last :meth:`measure` exceeded."""
-        return tuple(g.name for g, v in zip(self.guards, self._last, strict=True)
-                     if not v <= g.limit)
-
     def __repr__(self) -> str:
         return f"AllOfGuard({', '.join(map(repr, self.guards))})"
 
@@ -298,20 +293,17 @@ class WithScore(_Wrapping):
     def score(self) -> float:
         return float(self._score())
 
-    def over_limit(self) -> tuple[str, ...]:
-        return over_limit(self.guard)
-
     def __repr__(self) -> str:
         return f"WithScore({self.guard!r})"
 
 
 def over_limit(guard: JumpGuard, value: float | None = None) -> tuple[str, ...]:
     """Which trust regions the last :meth:`~JumpGuard.measure` of ``guard`` exceeded: the
-    names of a composite guard's parts (its ``over_limit()``), else ``guard.name`` when
-    ``value`` (that measure) is above ``guard.limit``."""
-    parts = getattr(guard, "over_limit", None)
-    if callable(parts):
-        return tuple(parts())
+    names of a composite guard's parts over their own limits (its ``last_parts()``), else
+    ``guard.name`` when ``value`` (that measure) is above ``guard.limit``."""
+    last_parts = getattr(guard, "last_parts", None)
+    if callable(last_parts):
+        return tuple(name for name, _, limit, v in last_parts() if not v <= limit)
     return (guard.name,) if value is not None and not value <= guard.limit else ()
 
 

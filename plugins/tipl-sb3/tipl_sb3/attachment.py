@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound="BaseAlgorithm")
-__all__ = ["attach", "jump_config", "load", "part_kind", "rollout_size", "saved_tipl_states"]
+__all__ = ["attach", "attach_setup", "jump_config", "load", "part_kind", "rollout_size",
+           "saved_tipl_states"]
 
 
 def jump_config(algo: str, config: JumpConfig | Mapping[str, Any] | None,
@@ -182,6 +183,21 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
     Only the parameters the optimizers own are ever written; target networks (DQN's
     ``q_net_target``, SAC/TD3's ``*_target``) move only through SB3's own updates.
     """
+    setup = TIPLSetup(guard=guard, guard_limit=guard_limit, value_limit=value_limit,
+                      targets=targets)
+    return attach_setup(model, setup, predictor, config, resume=resume)
+
+
+def attach_setup(model: BaseAlgorithm, setup: TIPLSetup,
+                 predictor: Predictor | str | os.PathLike[str] | None = None,
+                 config: JumpConfig | Mapping[str, Any] | None = None, *,
+                 resume: str | os.PathLike[str] | None = None) -> TIPLCallback:
+    """:func:`attach` from a whole :class:`~tipl_opt.adapters.TIPLSetup` (guard settings,
+    targets; ``predictor``/``config`` default to the setup's ``predictor``/``jump``), as a
+    collected run gets it: no field of the setup can be left behind."""
+    predictor = setup.predictor if predictor is None else predictor
+    config = setup.jump if config is None else config
+    guard, targets = setup.guard, setup.targets
     algo = algorithm_of(model)
     optimizers = owned_optimizers(model, algo)
     kinds = {part: part_kind(algo, part) for part in optimizers}
@@ -193,8 +209,6 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
         _check_guardable(model)
     if isinstance(predictor, os.PathLike):
         predictor = os.fspath(predictor)
-    setup = TIPLSetup(guard=guard, guard_limit=guard_limit, value_limit=value_limit,
-                      targets=targets)
     on_policy = algorithm_info(algo).on_policy
     attachment = Attachment("SB3", algo, on_policy=on_policy, setup=setup, config=config,
                             predictor=predictor, rollout=rollout_size(model, algo),

@@ -160,11 +160,9 @@ def run_collection(spec: TrainSpec, on_snapshot: SnapshotSink, on_progress: Prog
                                     eval_env, on_snapshot, on_progress)
         tipl_callback = None
         if tipl is not None:
-            from tipl_sb3.attachment import attach
+            from tipl_sb3.attachment import attach_setup
 
-            tipl_callback = attach(model, tipl.predictor, tipl.jump, guard=tipl.guard,
-                                   guard_limit=tipl.guard_limit,
-                                   value_limit=tipl.value_limit, targets=tipl.targets)
+            tipl_callback = attach_setup(model, tipl)
         model.learn(total_timesteps=spec.total_steps,
                     callback=callback if tipl_callback is None
                     else CallbackList([callback, tipl_callback]))  # snapshot, then jump
