@@ -1,18 +1,22 @@
 """Seed-by-seed comparison of the runs a ``tipl train --compare`` (or ``tipl bench``) kept.
 
-    python benchmarks/paired_runs.py --threshold 950 runs/ip [runs/ip-other ...]
+    python benchmarks/paired_runs.py [--threshold 950] runs/ip [runs/acrobot ...] [--suite]
 
 A TIPL run equals the base run of its seed until its first jump, so the honest comparison is
 paired: for every seed that has both, the ratio of env steps until the evaluation return first
-reaches ``--threshold`` (a run that never does counts as 1.1 x its budget), the difference of
-the mean evaluation return over training (AUC, here the plain mean over the evaluations; the
-bench's trapezoid AUC weighs the first and last half as much) and whether the run ends below
-the threshold.
+reaches the threshold (``--threshold``, else each folder's env's solved level from
+:func:`tipl_opt.thresholds.threshold_for`; a run that never does counts as 1.1 x its budget),
+the difference of the mean evaluation return over training (AUC, here the plain mean over the
+evaluations; the bench's trapezoid AUC weighs the first and last half as much) and whether the
+run ends below the threshold.
 Per variant: the median ratio with a 95% bootstrap interval over seeds, how many seeds were
 earlier / later with a two-sided sign test, the mean AUC difference with a normal 95%
-interval, and the runs ending below the threshold against the base's. Reads every
-``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format ``tipl-run-result``); writes
-``--out`` (JSON) when given.
+interval, and the runs ending below the threshold against the base's. ``--suite``: over every
+folder together (one env each), the IQM with its 95% stratified bootstrap interval (rliable)
+of env steps to threshold normalised by the folder's median base steps (a run that never
+reaches it counts as its budget), per variant present in every folder, as ``tipl bench``
+reports it. Reads every ``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format
+``tipl-run-result``); writes ``--out`` (JSON) when given.
 """
 
 from __future__ import annotations
@@ -44,14 +48,34 @@ def _sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[str, Any]]:
-    """One row per TIPL variant of ``folder/runs``, paired with its base runs by seed."""
+def _runs(folder: Path) -> dict[tuple[str, int], Path]:
+    """(variant, seed) -> run file of ``folder/runs``."""
     runs: dict[tuple[str, int], Path] = {}
     for file in sorted((folder / "runs").glob("*.json")):
         stem, _, rest = file.stem.rpartition("-s")
         seed, _, variant = rest.partition("-")
         if stem and seed.isdigit() and variant:
             runs[(variant, int(seed))] = file
+    return runs
+
+
+def folder_threshold(folder: Path, given: float | None) -> float:
+    """``given``, else the solved level of the env the folder's runs trained on."""
+    if given is not None:
+        return given
+    from tipl_opt.thresholds import threshold_for
+
+    for file in _runs(folder).values():
+        env = json.loads(file.read_text()).get("spec", {}).get("env_id")
+        found = threshold_for(env) if env else None
+        if found is not None:
+            return found[0]
+    raise SystemExit(f"{folder}: no run names an env with a known threshold; pass --threshold")
+
+
+def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[str, Any]]:
+    """One row per TIPL variant of ``folder/runs``, paired with its base runs by seed."""
+    runs = _runs(folder)
     rows = []
     for variant in sorted({v for v, _ in runs} - {"base"}):
         ratios, auc_diffs, below, base_below = [], [], 0, 0
@@ -84,13 +108,56 @@ def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[
     return rows
 
 
+def suite(folders: list[Path], thresholds: list[float], reps: int = 2000) -> dict[str, Any]:
+    """IQM over every folder's paired seeds of steps to threshold / the folder's median base
+    steps (capped at the budget), with rliable's stratified bootstrap 95% interval, per variant
+    that every folder has (the base included)."""
+    import numpy as np
+    from rliable import library, metrics
+
+    columns: dict[str, list[np.ndarray]] = {}
+    n = None
+    per_folder = []
+    for folder, threshold in zip(folders, thresholds, strict=True):
+        runs = _runs(folder)
+        variants = {v for v, _ in runs}
+        seeds = sorted(set.intersection(*({s for v2, s in runs if v2 == v} for v in variants)))
+        per_folder.append((runs, variants, seeds, threshold))
+        n = len(seeds) if n is None else min(n, len(seeds))
+    common = set.intersection(*(v for _, v, _, _ in per_folder))
+    if "base" not in common or not n:
+        raise SystemExit("--suite needs base runs and paired seeds in every folder")
+    for runs, _, seeds, threshold in per_folder:
+        def steps(file: Path, threshold: float = threshold) -> float:
+            reach, _, _, end = _read(file, threshold)
+            return min(reach, end)
+
+        seeds = seeds[:n]
+        scale = statistics.median(steps(runs[("base", s)]) for s in seeds)
+        for v in common:
+            columns.setdefault(v, []).append(np.array([steps(runs[(v, s)]) / scale
+                                                        for s in seeds]))
+    scores = {v: np.stack(cols, axis=1) for v, cols in columns.items()}
+    np.random.seed(0)
+    point, interval = library.get_interval_estimates(
+        scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
+    return {"folders": [str(f) for f in folders], "runs_per_folder": n,
+            "iqm_steps": {v: {"iqm": float(point[v][0]), "low": float(interval[v][0][0]),
+                              "high": float(interval[v][1][0])} for v in sorted(scores)}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+", help="--out folders of tipl train")
-    parser.add_argument("--threshold", type=float, required=True)
+    parser.add_argument("--threshold", type=float,
+                        help="return that counts as solved (default: each folder's env's)")
+    parser.add_argument("--suite", action="store_true",
+                        help="also the IQM of normalised steps over all folders (rliable)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    rows = [row for folder in args.folders for row in compare(folder, args.threshold)]
+    thresholds = [folder_threshold(folder, args.threshold) for folder in args.folders]
+    rows = [row for folder, threshold in zip(args.folders, thresholds, strict=True)
+            for row in compare(folder, threshold)]
     if not rows:
         raise SystemExit("no paired runs (base and TIPL of the same seed) in "
                          + ", ".join(map(str, args.folders)))
@@ -102,9 +169,16 @@ def main() -> None:
               f"AUC {r['auc_diff_mean']:+.1f} ± {r['auc_diff_ci95']:.1f}, higher on "
               f"{r['auc_higher']}  ending below threshold {r['final_below_threshold']} "
               f"(base {r['base_final_below_threshold']})")
+    doc: dict[str, Any] = {"threshold": args.threshold, "thresholds": thresholds, "rows": rows}
+    if args.suite:
+        doc["suite"] = suite(args.folders, thresholds)
+        for v, row in doc["suite"]["iqm_steps"].items():
+            print(f"suite IQM of steps / base median, {v:18} {row['iqm']:.3f} "
+                  f"[{row['low']:.3f}, {row['high']:.3f}] over {len(args.folders)} folders x "
+                  f"{doc['suite']['runs_per_folder']} seeds")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"threshold": args.threshold, "rows": rows}, indent=2))
+        args.out.write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":

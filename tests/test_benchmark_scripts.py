@@ -123,6 +123,15 @@ def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_pa
     assert (row["earlier"], row["later"], row["auc_higher"]) == (1, 1, 1)
     assert row["auc_diff_mean"] == pytest.approx((25.0 - 75.0) / 2)
     assert (row["final_below_threshold"], row["base_final_below_threshold"]) == (1, 0)
+    suite = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
+                            str(tmp_path / "ip"), "--threshold", "100", "--suite", "--out",
+                            str(out)], capture_output=True, text=True, timeout=300)
+    assert suite.returncode == 0, suite.stderr
+    # steps over the base median (1500), never = the budget: base 4/3 and 2/3, TIPL 2/3 and 2
+    iqm = json.loads(out.read_text())["suite"]["iqm_steps"]
+    assert iqm["base"]["iqm"] == pytest.approx(1.0)
+    assert iqm["tipl-default"]["iqm"] == pytest.approx(4 / 3)
+    assert "suite IQM" in suite.stdout
     empty = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
                             str(tmp_path), "--threshold", "1"], capture_output=True, text=True,
                            timeout=300)
