@@ -37,6 +37,31 @@ def test_on_policy_defaults_to_manual_jumps_and_refuses_auto() -> None:
         jump_config("Lib", "sac", on_policy=False, config={"snapshot_every": 0})
 
 
+def test_ppo_and_sac_keep_the_window_and_jump_every_2_snapshots_by_default() -> None:
+    for algo, on_policy in (("ppo", True), ("sac", False)):
+        cfg = jump_config("Lib", algo, on_policy=on_policy)
+        assert (cfg.prediction.keep_window, cfg.schedule.jump_every) == (True, 2)
+        # the user's settings win, in flat or section form
+        fresh = jump_config("Lib", algo, on_policy=on_policy, config={"keep_window": False})
+        assert (fresh.prediction.keep_window, fresh.schedule.jump_every) == (False, None)
+        nested = jump_config("Lib", algo, on_policy=on_policy,
+                             config={"schedule": {"jump_every": 4}})
+        assert (nested.prediction.keep_window, nested.schedule.jump_every) == (True, 4)
+    for algo, on_policy in (("dqn", False), ("td3", False), ("a2c", True)):
+        other = jump_config("Lib", algo, on_policy=on_policy)  # not measured: JumpConfig's own
+        assert (other.prediction.keep_window, other.schedule.jump_every) == (False, None)
+
+
+def test_explicit_fields_flattens_sections_and_the_schedule_alias() -> None:
+    from tipl_opt.jumps import JumpConfig, explicit_fields
+
+    assert explicit_fields(None) == {}
+    assert explicit_fields({"schedule": {"horizon": 2}, "scale": 2}) == {"horizon": 2,
+                                                                         "scale": 2}
+    assert explicit_fields({"schedule": "shrinking"}) == {"horizon_schedule": "shrinking"}
+    assert explicit_fields(JumpConfig(horizon=2)) == {"horizon": 2}
+
+
 def test_short_rollouts_snapshot_at_least_256_env_steps_apart() -> None:
     # traced: 5-step rollouts, 1 step each -> 52 rollouts -> 51 whole updates + 1 step
     assert rollout_snapshot_every(5, 1) == 52

@@ -104,6 +104,19 @@ def test_fingerprint_follows_the_predictor_files_and_normalises_jump_settings(
     assert json.loads((tmp_path / "out" / "results.json").read_text())["variants"]
 
 
+def test_fingerprint_of_a_tipl_run_follows_the_adapter_defaults(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipl_opt.adapters import attachment
+
+    cfg = _config(tmp_path)
+    [(base, _), (tipl, _)] = make_tasks(cfg, cfg.variants())
+    before = run_cache.fingerprint(base), run_cache.fingerprint(tipl)
+    monkeypatch.setattr(attachment, "DEFAULT_JUMP_EVERY", 3)
+    # a kept TIPL run from before the default changed is trained again; a base run is not
+    assert run_cache.fingerprint(base) == before[0]
+    assert run_cache.fingerprint(tipl) != before[1]
+
+
 def test_train_refuses_an_output_folder_it_cannot_write(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("not a folder")
     with pytest.raises(ConfigError, match="not writable"):

@@ -12,6 +12,7 @@ section.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -196,6 +197,25 @@ class JumpConfig(BaseModel):
         for section in SECTIONS:
             out.update(getattr(self, section).model_dump(mode="json", exclude_unset=True))
         return out
+
+
+def explicit_fields(config: JumpConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields ``config`` sets, flat and by their own names (sections merged, the flat alias
+    ``schedule="shrinking"`` as ``horizon_schedule``), not validated: what an adapter layers
+    over its defaults, ``JumpConfig.model_validate({**defaults, **explicit_fields(config)})``,
+    whichever form the user wrote."""
+    if config is None:
+        return {}
+    if isinstance(config, JumpConfig):
+        return config.explicit()
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in SECTIONS and isinstance(value, (Mapping, BaseModel)):
+            out.update(value.model_dump(exclude_unset=True) if isinstance(value, BaseModel)
+                       else value)
+        else:
+            out[FLAT_ALIASES.get(key, key) if isinstance(value, str) else key] = value
+    return out
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,11 @@ def _library_version(lib: str) -> str:
 def fingerprint(task: RunTask) -> str:
     """A digest of everything that determines the run's outcome: library, algorithm, env,
     seed, budget, hyperparameters, the TIPL setup with its jump settings normalised and its
-    predictor by content, and the versions of tipl-opt, torch and the RL library."""
+    predictor by content, the adapters' defaults a TIPL run takes
+    (:func:`~tipl_opt.adapters.attachment.adapter_defaults`), and the versions of tipl-opt,
+    torch and the RL library."""
     from tipl_opt import __version__
+    from tipl_opt.adapters.attachment import adapter_defaults
     from tipl_opt.jumps import JumpConfig
 
     tipl = None
@@ -72,6 +75,7 @@ def fingerprint(task: RunTask) -> str:
         tipl = task.tipl.model_dump(mode="json")
         tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).model_dump(mode="json")
         tipl["predictor"] = _checkpoint_digest(task.tipl.predictor)
+        tipl["adapter_defaults"] = adapter_defaults()
     what = {"lib": task.lib, "spec": task.spec.model_dump(mode="json"), "tipl": tipl,
             "tipl_opt": __version__, "torch": torch.__version__,
             "library": _library_version(task.lib)}

@@ -41,6 +41,9 @@ EVERY_BOUNDARY = {"snapshot_every": 1, "enabled": True, "watchdog": False}
 """These rollouts are shorter than 256 env steps, so by default a snapshot is taken only every
 few boundaries; the cadence traced above asks for one at every boundary (and for jumps on A2C,
 which are off by default), with no return watchdog holding a jump back."""
+FRESH_WINDOWS = {**EVERY_BOUNDARY, "keep_window": False}
+"""As :data:`EVERY_BOUNDARY`, with a fresh window of 8 snapshots per jump instead of PPO's
+default kept window and a jump every 2 snapshots."""
 OFF_HP: dict[str, Any] = {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000}
 SMALL = {"net_arch": [32, 32]}
 
@@ -204,7 +207,10 @@ def test_on_policy_jumps_only_at_rollout_starts(cls: type[BaseAlgorithm], hp: di
     callback = attach(model, "linear", EVERY_BOUNDARY)
     model.learn(1400, callback=callback)
     n_steps = hp["n_steps"]
-    expected_at = [448 * k for k in range(1, 4)] if cls is PPO else [112 * k for k in range(1, 13)]
+    # PPO keeps the window and jumps every 2 snapshots after the first full one (7 rollouts of
+    # 64 steps); A2C takes a fresh window of 8 snapshots (7 rollouts of 16 steps) per jump
+    expected_at = ([448 + 128 * k for k in range(8)] if cls is PPO
+                   else [112 * k for k in range(1, 13)])
     assert [at for _, (at, _, _) in recorder.jumps] == expected_at
     for report, (env_steps, pos, full) in recorder.jumps:
         assert env_steps % n_steps == 0
@@ -212,7 +218,9 @@ def test_on_policy_jumps_only_at_rollout_starts(cls: type[BaseAlgorithm], hp: di
         assert report.step == env_steps // n_steps * steps_per_rollout  # after a whole train()
         assert report.guard < 0.02
     counters = callback.counters()["policy"]
-    assert counters["snapshots"] == model.num_timesteps // n_steps + len(recorder.jumps)
+    # a fresh window starts with a snapshot of the jumped weights; a kept one is moved instead
+    fresh_windows = 0 if cls is PPO else len(recorder.jumps)
+    assert counters["snapshots"] == model.num_timesteps // n_steps + fresh_windows
     assert counters["jumps_tried"] == len(expected_at) == counters["jumps_accepted"]
 
 
@@ -233,7 +241,8 @@ def test_a_guard_of_limit_zero_rejects_every_jump_and_keeps_training_as_plain_sb
 
     callback = attach(model, "linear", EVERY_BOUNDARY, guard_limit=0.0)
     model.learn(1000, callback=CallbackList([WeightsAtRolloutStart(), callback]))
-    assert len(recorder.jumps) == 2
+    # a rejected jump keeps the window as it was: the next is due 2 snapshots on
+    assert [report.step for report, _ in recorder.jumps] == [14, 18, 22, 26, 30]
     for report, weights in recorder.jumps:
         assert not report.accepted and report.guard > 0 and "kl" in report.reason
         rollout = report.step // 2  # 2 optimizer steps per rollout
@@ -316,9 +325,10 @@ def test_dqn_rejected_jumps_restore_the_exact_weights(recorder: JumpRecorder) ->
 
 
 # -- save and load ------------------------------------------------------------------------------
-def trained_ppo(steps: int, guard: bool = True) -> tuple[PPO, TIPLCallback]:
+def trained_ppo(steps: int, guard: bool = True,
+                config: dict[str, Any] | None = None) -> tuple[PPO, TIPLCallback]:
     model = ppo()
-    callback = attach(model, "linear", EVERY_BOUNDARY, guard=guard)
+    callback = attach(model, "linear", FRESH_WINDOWS if config is None else config, guard=guard)
     model.learn(steps, callback=callback)
     return model, callback
 
@@ -353,7 +363,7 @@ def test_save_and_load_continue_the_tipl_history(tmp_path: Path) -> None:
 def test_resume_is_bit_identical_to_continuing_in_memory(tmp_path: Path) -> None:
     """SB3 saves neither the env's state nor the random generators: both sides are reseeded
     the same way, so only what the zip holds (weights, moments, TIPL state) can differ."""
-    model, callback = trained_ppo(640, guard=False)
+    model, callback = trained_ppo(640, guard=False, config=EVERY_BOUNDARY)  # a kept window
     model.save(tmp_path / "agent.zip")
     loaded, resumed = tipl_sb3.load(PPO, tmp_path / "agent.zip", env=ppo().get_env(),
                                     predictor="linear", guard=False, device="cpu")
@@ -363,7 +373,7 @@ def test_resume_is_bit_identical_to_continuing_in_memory(tmp_path: Path) -> None
         agent.learn(640, callback=cb, reset_num_timesteps=False)
     assert torch.equal(flat(loaded.policy.parameters()), flat(model.policy.parameters()))
     assert resumed.counters() == callback.counters()
-    assert resumed.counters()["policy"]["jumps_tried"] == 2
+    assert resumed.counters()["policy"]["jumps_tried"] == 7  # at 448, then every 128 steps
 
 
 def test_plain_sb3_loads_an_agent_saved_with_tipl(tmp_path: Path) -> None:
@@ -387,7 +397,7 @@ def test_collect_with_a_tipl_setup_reports_the_counters() -> None:
     env_steps: list[int] = []
     hyperparameters = SB3Adapter().collect(
         spec, lambda s: env_steps.append(s.env_steps), lambda n: None,
-        tipl=TIPLSetup(predictor="linear", jump={"horizon": 2, **EVERY_BOUNDARY},
+        tipl=TIPLSetup(predictor="linear", jump={"horizon": 2, **FRESH_WINDOWS},
                        value_limit=0.3))
     assert env_steps == [0, 320, 640, 960, 1024]  # the cadence of a plain collection
     tipl = hyperparameters["tipl"]
@@ -429,7 +439,7 @@ def test_the_ppo_guard_scores_weights_by_the_surrogate_on_the_newest_rollout() -
     from tipl_opt.acceptance import ScoredGuard
 
     model = ppo()
-    callback = attach(model, "linear", {"rule": "search", **EVERY_BOUNDARY})
+    callback = attach(model, "linear", {"rule": "search", **FRESH_WINDOWS})
     guard = callback.optimizers["policy"].guard
     assert isinstance(guard, ScoredGuard) and guard.name == "kl+value_change"
     assert guard.score() == -math.inf  # no rollout seen yet: nothing says a length is good

@@ -43,7 +43,8 @@ PPO_SPEC = TrainSpec(algo="ppo", env_id="CartPole-v1", seed=0, total_steps=3000,
                      hidden_sizes=(16,), eval_episodes=0,
                      hyperparams={"collection_step_num_env_steps": 100})
 """30 rollouts of 100 steps, a snapshot at every rollout boundary (:data:`EVERY_BOUNDARY`; by
-default rollouts this short snapshot every third boundary): 4 jumps with 'linear'."""
+default rollouts this short snapshot every third boundary): with 'linear' a jump at the 8th
+snapshot and every 2 boundaries after it."""
 EVERY_BOUNDARY = {"snapshot_every": 1}
 
 
@@ -211,8 +212,9 @@ def test_short_ppo_collects_snapshot_every_256_env_steps_by_default() -> None:
 
 @pytest.mark.slow
 def test_ppo_jumps_only_at_rollout_boundaries() -> None:
+    jump = {**EVERY_BOUNDARY, "watchdog": False}  # no hold: the cadence alone decides
     snapshots, hyperparams, reports = _cached("ppo-tipl", PPO_SPEC,
-                                              TIPLSetup(predictor="linear", jump=EVERY_BOUNDARY))
+                                              TIPLSetup(predictor="linear", jump=jump))
     summary = hyperparams["tipl"]
     counters = summary["counters"]["actor_critic"]
     assert summary["predictor"] == "linear" and summary["jump"]["mode"] == "manual"
@@ -230,8 +232,10 @@ def test_ppo_jumps_only_at_rollout_boundaries() -> None:
     for report in reports:
         assert report.step in boundaries and report.step % per_rollout == 0
         assert math.isfinite(report.guard)  # measured on the last rollout's observations
-    # one snapshot per boundary: 8 fill the first window, then 7 more after each jump
-    assert counters["snapshots"] == rollouts + counters["jumps_tried"]
+    # one snapshot per boundary: 8 fill the first window (the start and 7 boundaries), which PPO
+    # keeps (moved by each jump, not restarted from a new snapshot); a jump every 2 after it
+    assert counters["snapshots"] == rollouts
+    assert [r.step // per_rollout for r in reports] == list(range(7, rollouts, 2))
 
 
 @pytest.mark.slow
