@@ -84,7 +84,9 @@ def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[
                 continue
             reach, auc, final, end = _read(file, threshold)
             b_reach, b_auc, b_final, b_end = _read(runs[("base", seed)], threshold)
-            ratios.append(min(reach, 1.1 * end) / min(b_reach, 1.1 * b_end))
+            b_steps = min(b_reach, 1.1 * b_end)
+            # solved at the first evaluation, before any jump: the paired runs are identical
+            ratios.append(min(reach, 1.1 * end) / b_steps if b_steps > 0 else 1.0)
             auc_diffs.append(auc - b_auc)
             below += final < threshold
             base_below += b_final < threshold
