@@ -135,6 +135,30 @@ def _section_of(field: str) -> str | None:
     return None
 
 
+def _sort_into_sections(data: dict[str, Any]) -> dict[str, Any]:
+    """Flat fields and sections of a jump config, each flat field moved into its section;
+    unknown keys and malformed sections are passed on for validation to report."""
+    nested: dict[str, Any] = {}
+    unknown: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and not (key in FLAT_ALIASES and isinstance(value, str)):
+            nested.setdefault(key, {})
+            section = value.model_dump(exclude_unset=True) if isinstance(
+                value, BaseModel) else value
+            if isinstance(section, dict):
+                nested[key] = {**section, **nested[key]}
+            else:
+                nested[key] = section  # let pydantic say what is wrong
+            continue
+        name = FLAT_ALIASES.get(str(key), str(key))
+        target = _section_of(name)
+        if target is None:
+            unknown[key] = value
+        elif isinstance(nested.setdefault(target, {}), dict):
+            nested[target][name] = value
+    return {**nested, **unknown}
+
+
 class JumpConfig(BaseModel):
     """How :class:`~tipl_opt.optimizer.TIPLOptimizer` snapshots, predicts and accepts jumps.
 
@@ -161,27 +185,7 @@ class JumpConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _sort_flat_fields(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        nested: dict[str, Any] = {}
-        unknown: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in SECTIONS and not (key in FLAT_ALIASES and isinstance(value, str)):
-                nested.setdefault(key, {})
-                section = value.model_dump(exclude_unset=True) if isinstance(
-                    value, BaseModel) else value
-                if isinstance(section, dict):
-                    nested[key] = {**section, **nested[key]}
-                else:
-                    nested[key] = section  # let pydantic say what is wrong
-                continue
-            name = FLAT_ALIASES.get(str(key), str(key))
-            target = _section_of(name)
-            if target is None:
-                unknown[key] = value
-            elif isinstance(nested.setdefault(target, {}), dict):
-                nested[target][name] = value
-        return {**nested, **unknown}
+        return _sort_into_sections(data) if isinstance(data, dict) else data
 
     def flat(self) -> dict[str, Any]:
         """Every field by its own name, sections merged (JSON types)."""
@@ -209,12 +213,12 @@ def explicit_fields(config: JumpConfig | Mapping[str, Any] | None) -> dict[str, 
     if isinstance(config, JumpConfig):
         return config.explicit()
     out: dict[str, Any] = {}
-    for key, value in config.items():
-        if key in SECTIONS and isinstance(value, (Mapping, BaseModel)):
-            out.update(value.model_dump(exclude_unset=True) if isinstance(value, BaseModel)
-                       else value)
+    # the validator's own sorting into sections (one place knows the aliases), then flattened
+    for key, value in _sort_into_sections(dict(config)).items():
+        if key in SECTIONS and isinstance(value, dict):
+            out.update(value)
         else:
-            out[FLAT_ALIASES.get(key, key) if isinstance(value, str) else key] = value
+            out[key] = value  # unknown, or a malformed section: validation reports it
     return out
 
 
