@@ -22,7 +22,7 @@ from tipl_opt.adapters.attachment import (
     select_parts,
 )
 from tipl_opt.errors import ConfigError
-from tipl_opt.guard import AllOfGuard, KLGuard, ValueChangeGuard
+from tipl_opt.guard import AllOfGuard, EntropyDropGuard, KLGuard, ValueChangeGuard
 
 
 def test_on_policy_defaults_to_manual_jumps_and_refuses_auto() -> None:
@@ -110,6 +110,63 @@ def test_a_shared_actor_critic_jump_is_checked_on_the_value_head_too() -> None:
     assert policy_only.measure() == 0.0  # the KL alone would let this jump through
     assert guard.measure() > guard.limit  # rejected, although the policy did not change
     assert GUARDS["critic"][1] == VALUE_LIMIT
+
+
+def test_the_entropy_drop_guard_sees_a_sharpening_the_kl_lets_through() -> None:
+    net, obs = ActorCritic(), torch.randn(256, 4)
+
+    def policy(o: torch.Tensor) -> Categorical:
+        return Categorical(logits=net.pi(o))
+
+    entropy = EntropyDropGuard(policy, obs, 0.01)
+    kl = KLGuard(policy, obs, 0.02)
+    entropy.reference()
+    kl.reference()
+    with torch.no_grad():
+        old = float(policy(obs).entropy().mean())
+    with torch.no_grad():
+        net.pi.weight *= 1.5  # the same preferences, held more firmly
+        net.pi.bias *= 1.5
+    with torch.no_grad():
+        drop = old - float(policy(obs).entropy().mean())
+    assert drop > 0
+    assert entropy.measure() == pytest.approx(drop)
+    with torch.no_grad():
+        net.pi.weight /= 3.0  # flatter than at the reference: a rise counts as no drop
+        net.pi.bias /= 3.0
+    assert entropy.measure() == 0.0
+
+
+def test_the_entropy_drop_is_per_action_dimension() -> None:
+    from torch.distributions import Independent, Normal
+
+    obs = torch.zeros(8, 3)
+    log_std = torch.zeros(4)
+    summed = EntropyDropGuard(lambda o: Independent(Normal(o[:, :1].expand(-1, 4),
+                                                           log_std.exp()), 1), obs, 0.01)
+    per_dim = EntropyDropGuard(lambda o: Normal(o[:, :1].expand(-1, 4), log_std.exp()), obs,
+                               0.01)
+    summed.reference()
+    per_dim.reference()
+    log_std -= 0.1  # every dimension 0.1 nats more certain
+    assert summed.measure() == pytest.approx(0.1, abs=1e-6)
+    assert per_dim.measure() == pytest.approx(0.1, abs=1e-6)
+
+
+def test_the_policy_guard_checks_the_entropy_when_a_limit_is_set() -> None:
+    net, obs = ActorCritic(), torch.randn(64, 4)
+    inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: obs,
+                         values=lambda o: net.v(o))
+    guard = make_guard("policy", inputs, 0.02, entropy_limit=0.01)
+    assert isinstance(guard, AllOfGuard) and guard.name == "kl+value_change+entropy_drop"
+    assert guard.scopes == ("actor", "critic", "actor")
+    assert make_guard("policy", inputs, 0.02).name == "kl+value_change"  # off by default
+    setup = TIPLSetup(entropy_limit=0.05)
+    attachment = Attachment("Lib", "ppo", on_policy=True, setup=setup, predictor="linear")
+    attachment.wrap("policy", "policy", torch.optim.Adam(net.parameters(), lr=1e-3), None)
+    made = attachment.set_guard("policy", inputs)
+    assert made is not None and made.name.endswith("entropy_drop")
+    assert attachment.summary()["guard"]["policy"]["limits"]["entropy_drop"] == 0.05
 
 
 def test_the_combined_guard_reads_in_the_first_guards_units() -> None:

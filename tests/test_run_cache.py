@@ -117,6 +117,24 @@ def test_fingerprint_of_a_tipl_run_follows_the_adapter_defaults(
     assert run_cache.fingerprint(tipl) != before[1]
 
 
+def test_a_setup_field_added_later_keeps_earlier_fingerprints_at_its_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipl_opt.adapters import attachment
+
+    cfg = _config(tmp_path)
+    [_, (tipl, _)] = make_tasks(cfg, cfg.variants())
+    assert tipl.tipl is not None and tipl.tipl.entropy_limit is None
+    before = run_cache.fingerprint(tipl)
+    with monkeypatch.context() as patched:  # digested like any field, it would move
+        patched.setattr(run_cache, "_LATER_FIELDS", {})
+        assert run_cache.fingerprint(tipl) != before
+    assert run_cache.fingerprint(tipl) == before
+    limited = dataclasses.replace(tipl, tipl=tipl.tipl.model_copy(update={"entropy_limit": 0.02}))
+    assert run_cache.fingerprint(limited) != before
+    monkeypatch.setattr(attachment, "ENTROPY_LIMIT", 0.02)  # a default entropy check
+    assert run_cache.fingerprint(tipl) != before
+
+
 def test_train_refuses_an_output_folder_it_cannot_write(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("not a folder")
     with pytest.raises(ConfigError, match="not writable"):

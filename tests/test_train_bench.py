@@ -81,8 +81,11 @@ def test_bench_linear_jumps_from_the_predictors_window_to_its_horizon() -> None:
     from tipl_opt.adapters.base import TIPLSetup
     from tipl_opt.bench.runner import variants
 
-    setup = TIPLSetup(jump={"scale": 2.0}, guard_limit=0.05, value_limit=0.3)
+    setup = TIPLSetup(jump={"scale": 2.0}, guard_limit=0.05, value_limit=0.3,
+                      entropy_limit=0.02)
     (_, base), (_, tipl), (_, linear) = variants(setup)
+    assert tipl is not None and linear is not None
+    assert tipl.entropy_limit == linear.entropy_limit == 0.02
     assert base is None and tipl is not None and linear is not None
     assert tipl.jump == {"scale": 2.0} and tipl.guard_limit == 0.05
     assert linear.predictor == "linear" and linear.guard_limit == 0.05

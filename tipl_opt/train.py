@@ -54,6 +54,9 @@ class TrainConfig(BaseModel):
     guard_limit: float | None = Field(default=None, gt=0)
     value_limit: float | None = Field(default=None, gt=0)
     """Largest relative change of an on-policy value head a jump may cause (default 0.1)."""
+    entropy_limit: float | None = Field(default=None, gt=0)
+    """Largest drop of an on-policy policy's entropy a jump may cause (nats per action
+    dimension; default: the adapters' ``ENTROPY_LIMIT``)."""
     targets: Literal["actor", "critic", "both"] = "both"
     workers: int = Field(default=1, ge=1)
     executor: ExecutorKind = "process"
@@ -71,7 +74,8 @@ class TrainConfig(BaseModel):
         """(name, setup) per variant: ``base`` has no setup."""
         tipl = None if self.predictor == "none" else TIPLSetup(
             predictor=self.predictor, jump=self.jump, guard=self.guard,
-            guard_limit=self.guard_limit, value_limit=self.value_limit, targets=self.targets)
+            guard_limit=self.guard_limit, value_limit=self.value_limit,
+            entropy_limit=self.entropy_limit, targets=self.targets)
         if tipl is None:
             return [(BASE, None)]
         name = f"tipl:{Path(self.predictor).name}" if self.predictor not in (

@@ -45,6 +45,7 @@ from tipl_opt.errors import ConfigError
 from tipl_opt.guard import (
     ActionDistanceGuard,
     AllOfGuard,
+    EntropyDropGuard,
     GreedyActionGuard,
     JumpGuard,
     KLGuard,
@@ -103,18 +104,30 @@ VALUE_LIMIT = 0.1
 """Largest relative change of an on-policy value head a jump may cause (as for Q critics)."""
 
 
+ENTROPY_LIMIT: float | None = None
+"""Largest drop of a ``policy`` part's entropy (nats per action dimension) a jump may cause by
+default (:class:`~tipl_opt.guard.EntropyDropGuard`); ``None``: not checked."""
+
+
 def make_guard(kind: str, inputs: GuardInputs, limit: float,
-               value_limit: float = VALUE_LIMIT) -> JumpGuard:
+               value_limit: float = VALUE_LIMIT,
+               entropy_limit: float | None = ENTROPY_LIMIT) -> JumpGuard:
     """The guard of a part of ``kind`` (see :data:`GUARDS`); a ``policy`` part whose optimizer
     also trains the value head (``inputs.values``) gets the KL guard and a value-change guard
     (relative change at most ``value_limit``) together (:class:`~tipl_opt.guard.AllOfGuard`):
     a jump moves both networks, and an unchecked critic jump can wreck the advantages the next
-    updates follow."""
+    updates follow. With ``entropy_limit`` a ``policy`` part's jump must also not make the
+    policy more certain by more than that many nats per action dimension."""
     guard_class, _ = GUARDS[kind]
     guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
+    parts: list[tuple[JumpGuard, str]] = []
     if kind == "policy" and inputs.values is not None:
-        guard = AllOfGuard(guard, ValueChangeGuard(inputs.values, inputs.batch, value_limit),
-                           scopes=("actor", "critic"))
+        parts.append((ValueChangeGuard(inputs.values, inputs.batch, value_limit), "critic"))
+    if kind == "policy" and entropy_limit is not None:
+        parts.append((EntropyDropGuard(inputs.model, inputs.batch, entropy_limit), "actor"))
+    if parts:
+        guard = AllOfGuard(guard, *(g for g, _ in parts),
+                           scopes=("actor", *(scope for _, scope in parts)))
     return WithScore(guard, inputs.score) if inputs.score is not None else guard
 
 
@@ -214,7 +227,8 @@ def adapter_defaults() -> dict[str, Any]:
     return {"jumps_off": sorted(JUMPS_OFF_BY_DEFAULT),
             "keep_window": sorted(KEEP_WINDOW_BY_DEFAULT), "jump_every": DEFAULT_JUMP_EVERY,
             "guards": {kind: [cls.__name__, limit] for kind, (cls, limit) in GUARDS.items()},
-            "value_limit": VALUE_LIMIT, "min_snapshot_env_steps": MIN_SNAPSHOT_ENV_STEPS}
+            "value_limit": VALUE_LIMIT, "min_snapshot_env_steps": MIN_SNAPSHOT_ENV_STEPS,
+            **({} if ENTROPY_LIMIT is None else {"entropy_limit": ENTROPY_LIMIT})}
 
 
 def select_parts(library: str, algo: str, parts: Mapping[str, str],
@@ -319,7 +333,10 @@ class Attachment:
         if not self.setup.guard:
             return None
         value_limit = VALUE_LIMIT if self.setup.value_limit is None else self.setup.value_limit
-        guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]), value_limit)
+        entropy_limit = (ENTROPY_LIMIT if self.setup.entropy_limit is None
+                         else self.setup.entropy_limit)
+        guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]), value_limit,
+                           entropy_limit)
         self.optimizers[part].guard = guard
         self.guards[part] = guard
         return guard

@@ -62,6 +62,10 @@ class TIPLSetup(BaseModel):
     """Trust region of the value-head check of an on-policy jump (PPO/A2C, where one optimizer
     trains the policy and its critic): the largest relative change of V; ``None``: the
     default, :data:`tipl_opt.adapters.attachment.VALUE_LIMIT`."""
+    entropy_limit: float | None = Field(default=None, gt=0)
+    """Largest drop of an on-policy policy's entropy a jump may cause, in nats per action
+    dimension; ``None``: the default, :data:`tipl_opt.adapters.attachment.ENTROPY_LIMIT`
+    (``None`` there: no entropy check)."""
     targets: Literal["actor", "critic", "both"] = "both"
     """Which optimizers get TIPL when the algorithm has several (SAC, TD3)."""
 

@@ -158,9 +158,10 @@ def _settings(summaries: Sequence[TrainSummary]) -> dict[str, Any]:
     """The jump and guard settings the suite's TIPL variants ran with."""
     cfg = summaries[0].config if summaries else None
     if cfg is None:
-        return {"jump": {}, "guard": True, "guard_limit": None, "value_limit": None}
+        return {"jump": {}, "guard": True, "guard_limit": None, "value_limit": None,
+                "entropy_limit": None}
     return {"jump": cfg.jump, "guard": cfg.guard, "guard_limit": cfg.guard_limit,
-            "value_limit": cfg.value_limit}
+            "value_limit": cfg.value_limit, "entropy_limit": cfg.entropy_limit}
 
 
 def _guard_words(settings: dict[str, Any]) -> str:
@@ -168,7 +169,9 @@ def _guard_words(settings: dict[str, Any]) -> str:
         return "no guard"
     limit, value = settings["guard_limit"], settings["value_limit"]
     return (f"guard limit {'the adapter default' if limit is None else limit}"
-            + ("" if value is None else f", value-change limit {value}"))
+            + ("" if value is None else f", value-change limit {value}")
+            + ("" if settings.get("entropy_limit") is None
+               else f", entropy-drop limit {settings['entropy_limit']}"))
 
 
 def _aggregate(summaries: Sequence[TrainSummary]) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
                        eval_episodes=task.eval_episodes, hyperparams=task.hyperparams,
                        hidden_sizes=task.hidden_sizes, jump=setup.jump, guard=setup.guard,
                        guard_limit=setup.guard_limit, value_limit=setup.value_limit,
+                       entropy_limit=setup.entropy_limit,
                        out=out / task.env,
                        tensorboard=tensorboard / task.env if tensorboard else None)
 

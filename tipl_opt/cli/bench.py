@@ -13,6 +13,7 @@ from tipl_opt.bench import SUITES, run_suite, write_report
 from tipl_opt.cli.console import console, exit_for_runs, fail
 from tipl_opt.cli.options import (
     ADDRESS_HELP,
+    ENTROPY_LIMIT_HELP,
     EXECUTOR_HELP,
     TENSORBOARD_HELP,
     VALUE_LIMIT_HELP,
@@ -45,6 +46,7 @@ def bench_command(
         help="Trust region of the jump guard (default: the adapter's for the algorithm, e.g. "
              "KL 0.02 for PPO).")] = None,
     value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
+    entropy_limit: Annotated[float | None, typer.Option(help=ENTROPY_LIMIT_HELP)] = None,
 ) -> None:
     """Train the base optimizer, TIPL and TIPL + linear on the same seeds for every env of a
     suite; report env steps to threshold, final return, AUC, wall time and jumps, with
@@ -61,7 +63,7 @@ def bench_command(
         with progress:
             setup = TIPLSetup(predictor=predictor, jump=parse_hyperparams(jump or [], "--jump"),
                               guard=not no_guard, guard_limit=guard_limit,
-                              value_limit=value_limit)
+                              value_limit=value_limit, entropy_limit=entropy_limit)
             summaries = run_suite(suite, seeds=seeds, workers=workers, out=out, seed=seed,
                                   setup=setup, envs=env, executor=executor,
                                   address=address, tensorboard=tensorboard,

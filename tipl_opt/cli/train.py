@@ -20,6 +20,7 @@ from rich.table import Table
 from tipl_opt.cli.console import console, exit_for_runs, fail
 from tipl_opt.cli.options import (
     ADDRESS_HELP,
+    ENTROPY_LIMIT_HELP,
     EXECUTOR_HELP,
     TENSORBOARD_HELP,
     VALUE_LIMIT_HELP,
@@ -155,6 +156,7 @@ def train_command(
         help="Trust region of the jump guard (default: the adapter's for the algorithm, e.g. "
              "KL 0.02 for PPO).")] = None,
     value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
+    entropy_limit: Annotated[float | None, typer.Option(help=ENTROPY_LIMIT_HELP)] = None,
     hp: Annotated[list[str] | None, typer.Option(
         "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512.")]
     = None,
@@ -174,7 +176,7 @@ def train_command(
         "eval_episodes": eval_episodes, "workers": workers, "executor": executor,
         "address": address, "tensorboard": tensorboard, "out": out,
         "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit,
-        "value_limit": value_limit}
+        "value_limit": value_limit, "entropy_limit": entropy_limit}
     if hidden:
         options["hidden_sizes"] = parse_ints(hidden)
     options["hyperparams"] = parse_hyperparams(hp or [])
