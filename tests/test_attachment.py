@@ -12,6 +12,7 @@ from torch.distributions import Categorical
 
 from tipl_opt.adapters import TIPLSetup
 from tipl_opt.adapters.attachment import (
+    ENTROPY_LIMIT,
     GUARDS,
     VALUE_LIMIT,
     Attachment,
@@ -97,10 +98,11 @@ def test_a_shared_actor_critic_jump_is_checked_on_the_value_head_too() -> None:
     net, obs = ActorCritic(), torch.randn(64, 4)
     inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: obs,
                          values=lambda o: net.v(o))
-    guard = make_guard("policy", inputs, 0.02)
+    guard = make_guard("policy", inputs, 0.02, entropy_limit=None)
     assert isinstance(guard, AllOfGuard) and guard.name == "kl+value_change"
     assert guard.limit == 0.02
-    policy_only = make_guard("policy", GuardInputs(inputs.model, inputs.batch), 0.02)
+    policy_only = make_guard("policy", GuardInputs(inputs.model, inputs.batch), 0.02,
+                             entropy_limit=None)
     assert isinstance(policy_only, KLGuard)  # no value head given: the KL alone
     guard.reference()
     policy_only.reference()
@@ -160,7 +162,9 @@ def test_the_policy_guard_checks_the_entropy_when_a_limit_is_set() -> None:
     guard = make_guard("policy", inputs, 0.02, entropy_limit=0.01)
     assert isinstance(guard, AllOfGuard) and guard.name == "kl+value_change+entropy_drop"
     assert guard.scopes == ("actor", "critic", "actor")
-    assert make_guard("policy", inputs, 0.02).name == "kl+value_change"  # off by default
+    assert make_guard("policy", inputs, 0.02).name == "kl+value_change+entropy_drop"
+    assert ENTROPY_LIMIT == 0.02  # on by default
+    assert make_guard("policy", inputs, 0.02, entropy_limit=None).name == "kl+value_change"
     setup = TIPLSetup(entropy_limit=0.05)
     attachment = Attachment("Lib", "ppo", on_policy=True, setup=setup, predictor="linear")
     attachment.wrap("policy", "policy", torch.optim.Adam(net.parameters(), lr=1e-3), None)
@@ -202,8 +206,8 @@ def test_the_attachment_resolves_the_predictor_once_and_summarises() -> None:
                                                 lambda: torch.randn(8, 3))) is not None
     summary = tipl.summary()
     assert summary["predictor"] == "linear" and summary["parts"] == ["policy"]
-    assert summary["guard"] == {"policy": {"kind": "kl", "limit": 0.02,
-                                           "limits": {"kl": 0.02}}}
+    assert summary["guard"] == {"policy": {"kind": "kl+entropy_drop", "limit": 0.02,
+                                           "limits": {"kl": 0.02, "entropy_drop": 0.02}}}
     assert summary["counters"]["policy"]["jumps_tried"] == 0
     with pytest.raises(ConfigError, match="unknown part kind"):
         tipl.wrap("x", "value", torch.optim.Adam(nn.Linear(1, 1).parameters()), None)
@@ -222,7 +226,7 @@ def test_the_setup_sets_the_value_heads_trust_region() -> None:
         tipl.wrap("policy", "policy", torch.optim.Adam(net.parameters()), None)
         guard = tipl.set_guard("policy", inputs)
         assert isinstance(guard, AllOfGuard)
-        assert [g.limit for g in guard.guards] == [0.02, expected]
+        assert [g.limit for g in guard.guards] == [0.02, expected, ENTROPY_LIMIT]
     with pytest.raises(ValueError):
         TIPLSetup(value_limit=0)
 
@@ -236,7 +240,7 @@ def test_a_score_makes_the_policy_guard_a_scored_guard_for_the_search_rule() -> 
     inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: obs,
                          values=lambda o: net.v(o),
                          score=lambda: -float((net.pi.bias.detach() - target).abs().sum()))
-    guard = make_guard("policy", inputs, 1.0)
+    guard = make_guard("policy", inputs, 1.0, entropy_limit=None)
     assert isinstance(guard, ScoredGuard) and guard.name == "kl+value_change"
 
     class Move:  # a candidate move of the actor's bias towards (and past) the target
@@ -267,5 +271,6 @@ def test_the_policy_guard_tells_the_split_rule_which_network_each_part_watches()
     logged.measure()
     parts = logged.last_parts()  # type: ignore[attr-defined]
     assert [(name, scope, limit) for name, scope, limit, _ in parts] == [
-        ("kl", "actor", 0.02), ("value_change", "critic", VALUE_LIMIT)]
+        ("kl", "actor", 0.02), ("value_change", "critic", VALUE_LIMIT),
+        ("entropy_drop", "actor", ENTROPY_LIMIT)]
     assert not hasattr(log_binding(KLGuard(inputs.model, obs)), "last_parts")

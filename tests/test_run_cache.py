@@ -124,15 +124,17 @@ def test_a_setup_field_added_later_keeps_earlier_fingerprints_at_its_default(
     cfg = _config(tmp_path)
     [_, (tipl, _)] = make_tasks(cfg, cfg.variants())
     assert tipl.tipl is not None and tipl.tipl.entropy_limit is None
+    with_check = run_cache.fingerprint(tipl)  # the default entropy check, 0.02
+    limited = dataclasses.replace(tipl, tipl=tipl.tipl.model_copy(update={"entropy_limit": 0.02}))
+    # the limit in effect counts, not how it was given: a run kept with --entropy-limit 0.02
+    # is the same run as one taking 0.02 by default
+    assert run_cache.fingerprint(limited) == with_check
+    monkeypatch.setattr(attachment, "ENTROPY_LIMIT", None)  # as before the check existed
     before = run_cache.fingerprint(tipl)
+    assert before != with_check
     with monkeypatch.context() as patched:  # digested like any field, it would move
         patched.setattr(run_cache, "_LATER_FIELDS", {})
         assert run_cache.fingerprint(tipl) != before
-    assert run_cache.fingerprint(tipl) == before
-    limited = dataclasses.replace(tipl, tipl=tipl.tipl.model_copy(update={"entropy_limit": 0.02}))
-    assert run_cache.fingerprint(limited) != before
-    monkeypatch.setattr(attachment, "ENTROPY_LIMIT", 0.02)  # a default entropy check
-    assert run_cache.fingerprint(tipl) != before
 
 
 def test_train_refuses_an_output_folder_it_cannot_write(tmp_path: Path) -> None:

@@ -72,18 +72,20 @@ def fingerprint(task: RunTask) -> str:
     (:func:`~tipl_opt.adapters.attachment.adapter_defaults`), and the versions of tipl-opt,
     torch and the RL library."""
     from tipl_opt import __version__
-    from tipl_opt.adapters.attachment import adapter_defaults
+    from tipl_opt.adapters import attachment
     from tipl_opt.jumps import JumpConfig
 
     tipl = None
     if task.tipl is not None:
         tipl = task.tipl.model_dump(mode="json")
+        if tipl.get("entropy_limit") is None:  # the limit in effect, given or by default
+            tipl["entropy_limit"] = attachment.ENTROPY_LIMIT
         for name, default in _LATER_FIELDS.items():  # runs kept from before they existed
             if tipl.get(name) == default:
                 tipl.pop(name)
         tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).model_dump(mode="json")
         tipl["predictor"] = _checkpoint_digest(task.tipl.predictor)
-        tipl["adapter_defaults"] = adapter_defaults()
+        tipl["adapter_defaults"] = attachment.adapter_defaults()
     what = {"lib": task.lib, "spec": task.spec.model_dump(mode="json"), "tipl": tipl,
             "tipl_opt": __version__, "torch": torch.__version__,
             "library": _library_version(task.lib)}

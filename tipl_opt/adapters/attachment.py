@@ -104,9 +104,12 @@ VALUE_LIMIT = 0.1
 """Largest relative change of an on-policy value head a jump may cause (as for Q critics)."""
 
 
-ENTROPY_LIMIT: float | None = None
+ENTROPY_LIMIT: float | None = 0.02
 """Largest drop of a ``policy`` part's entropy (nats per action dimension) a jump may cause by
-default (:class:`~tipl_opt.guard.EntropyDropGuard`); ``None``: not checked."""
+default (:class:`~tipl_opt.guard.EntropyDropGuard`); ``None``: not checked. Measured on SB3 PPO
+(20 paired seeds): on Acrobot-v1 it keeps jumps from extrapolating an early entropy collapse
+(mean return over training -10 against the base instead of -28, runs stuck at -500 in the
+second half 1 instead of 2), on InvertedPendulum-v5 it changes no run's steps to 950."""
 
 
 def make_guard(kind: str, inputs: GuardInputs, limit: float,
@@ -223,12 +226,13 @@ def adapter_defaults() -> dict[str, Any]:
     """Every default of this module that shapes a TIPL run unless the run's setup overrides it
     (JSON types): which algorithms jump and how often, the trust regions, the snapshot cadence
     of short rollouts. Part of a kept run's fingerprint (:func:`tipl_opt.run_cache.fingerprint`),
-    so a run kept from before a default changed is trained again."""
+    so a run kept from before a default changed is trained again. (:data:`ENTROPY_LIMIT` is
+    digested as the setup's ``entropy_limit`` in effect instead, so that a run given the
+    limit explicitly and one taking it by default share their fingerprint.)"""
     return {"jumps_off": sorted(JUMPS_OFF_BY_DEFAULT),
             "keep_window": sorted(KEEP_WINDOW_BY_DEFAULT), "jump_every": DEFAULT_JUMP_EVERY,
             "guards": {kind: [cls.__name__, limit] for kind, (cls, limit) in GUARDS.items()},
-            "value_limit": VALUE_LIMIT, "min_snapshot_env_steps": MIN_SNAPSHOT_ENV_STEPS,
-            **({} if ENTROPY_LIMIT is None else {"entropy_limit": ENTROPY_LIMIT})}
+            "value_limit": VALUE_LIMIT, "min_snapshot_env_steps": MIN_SNAPSHOT_ENV_STEPS}
 
 
 def select_parts(library: str, algo: str, parts: Mapping[str, str],

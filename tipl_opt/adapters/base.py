@@ -65,7 +65,7 @@ class TIPLSetup(BaseModel):
     entropy_limit: float | None = Field(default=None, gt=0)
     """Largest drop of an on-policy policy's entropy a jump may cause, in nats per action
     dimension; ``None``: the default, :data:`tipl_opt.adapters.attachment.ENTROPY_LIMIT`
-    (``None`` there: no entropy check)."""
+    (0.02)."""
     targets: Literal["actor", "critic", "both"] = "both"
     """Which optimizers get TIPL when the algorithm has several (SAC, TD3)."""
 

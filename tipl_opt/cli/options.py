@@ -43,6 +43,6 @@ ADDRESS_HELP = ("Ray cluster to join with --executor ray (auto, HOST:6379); defa
 TENSORBOARD_HELP = ("Folder for TensorBoard events: one subfolder per run with the library's "
                     "own scalars and the tipl/ jump reports.")
 ENTROPY_LIMIT_HELP = ("Largest drop of the policy's entropy (nats per action dimension) a "
-                      "PPO/A2C jump may cause (default: no entropy check).")
+                      "PPO/A2C jump may cause (default 0.02; 10 turns the check off).")
 VALUE_LIMIT_HELP = ("Largest relative change of the value head a PPO/A2C jump may cause "
                     "(default 0.1).")
