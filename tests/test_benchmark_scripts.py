@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,21 @@ def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_pa
                             str(tmp_path), "--threshold", "1"], capture_output=True, text=True,
                            timeout=300)
     assert empty.returncode != 0 and "no paired runs" in empty.stderr
+
+
+def test_entropy_probe_records_each_variants_entropy_on_the_same_observations(
+        tmp_path: Path) -> None:
+    out = tmp_path / "entropy"
+    script = [sys.executable, str(ROOT / "benchmarks" / "entropy_probe.py"), "--env",
+              "CartPole-v1", "--seed", "1", "--steps", "768", "--out", str(out)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((out / "entropy.json").read_text())
+    assert doc["env"] == "CartPole-v1" and doc["observations"] == 500
+    variants = doc["variants"]
+    assert list(variants)[:2] == ["base", "tipl, no entropy check"] and len(variants) == 3
+    first = [v["rows"][0]["entropy"] for v in variants.values()]
+    # 3 rollouts each; before any jump (a window takes 8) every variant trains alike
+    assert all(len(v["rows"]) == 3 and v["jumps"] == [] for v in variants.values())
+    assert first == pytest.approx([first[0]] * 3, abs=1e-4) and 0 < first[0] <= math.log(2)
+    assert (out / "entropy.png").stat().st_size > 0

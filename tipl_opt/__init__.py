@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from tipl_opt.guard import (
         ActionDistanceGuard,
+        EntropyDropGuard,
         GreedyActionGuard,
         JumpGuard,
         KLGuard,
@@ -83,6 +84,7 @@ _EXPORTS: dict[str, str] = {
     "JumpReport": "tipl_opt.jumps",
     "JumpTally": "tipl_opt.jumps",
     "KLGuard": "tipl_opt.guard",
+    "EntropyDropGuard": "tipl_opt.guard",
     "LearningPath": "tipl_opt.paths",
     "LinearPredictor": "tipl_opt.predictors",
     "LossGuard": "tipl_opt.guard",
@@ -134,6 +136,7 @@ __all__ = [
     "Candidate",
     "ConfigError",
     "Decision",
+    "EntropyDropGuard",
     "GreedyActionGuard",
     "IncompatibleEnvError",
     "JumpConfig",
