@@ -120,7 +120,17 @@ class _ObservationGuard(_BatchGuard):
         return (_fresh(self.observations),)
 
 
-class KLGuard(_ObservationGuard):
+class _DistributionGuard(_ObservationGuard):
+    """An :class:`_ObservationGuard` on a stochastic policy: ``distribution(obs)`` returns its
+    action distribution for ``obs`` ``[N, *obs_shape]``."""
+
+    def __init__(self, distribution: Callable[[torch.Tensor], Distribution],
+                 observations: Observations, limit: float) -> None:
+        super().__init__(observations, limit)
+        self.distribution = distribution
+
+
+class KLGuard(_DistributionGuard):
     """Mean KL(old || new) of a stochastic policy over a batch of observations.
 
     * ``distribution(obs)`` returns the policy's action distribution for ``obs``
@@ -133,8 +143,7 @@ class KLGuard(_ObservationGuard):
 
     def __init__(self, distribution: Callable[[torch.Tensor], Distribution],
                  observations: Observations, limit: float = 0.02) -> None:
-        super().__init__(observations, limit)
-        self.distribution = distribution
+        super().__init__(distribution, observations, limit)
 
     def _behaviour(self, *inputs: torch.Tensor) -> Distribution:
         return self.distribution(*inputs)
@@ -214,7 +223,7 @@ class ValueChangeGuard(_ObservationGuard):
         return _relative_change(old, new)
 
 
-class EntropyDropGuard(_ObservationGuard):
+class EntropyDropGuard(_DistributionGuard):
     """How much more certain a jump makes a stochastic policy: the drop of its mean entropy
     over a batch of observations, in nats per action dimension (``max(0, H_old - H_new)``; a
     rise counts as 0).
@@ -235,8 +244,7 @@ class EntropyDropGuard(_ObservationGuard):
 
     def __init__(self, distribution: Callable[[torch.Tensor], Distribution],
                  observations: Observations, limit: float = 0.01) -> None:
-        super().__init__(observations, limit)
-        self.distribution = distribution
+        super().__init__(distribution, observations, limit)
 
     def _behaviour(self, *inputs: torch.Tensor) -> float:
         dist = self.distribution(*inputs)

@@ -60,11 +60,6 @@ def _library_version(lib: str) -> str:
     return str(get_adapter(lib).library_version())
 
 
-_LATER_FIELDS = {"entropy_limit": None}
-"""Setup fields added after runs were first kept, left out of the digest at their default so
-those runs stay valid."""
-
-
 def fingerprint(task: RunTask) -> str:
     """A digest of everything that determines the run's outcome: library, algorithm, env,
     seed, budget, hyperparameters, the TIPL setup with its jump settings normalised and its
@@ -78,11 +73,8 @@ def fingerprint(task: RunTask) -> str:
     tipl = None
     if task.tipl is not None:
         tipl = task.tipl.model_dump(mode="json")
-        if tipl.get("entropy_limit") is None:  # the limit in effect, given or by default
-            tipl["entropy_limit"] = attachment.ENTROPY_LIMIT
-        for name, default in _LATER_FIELDS.items():  # runs kept from before they existed
-            if tipl.get(name) == default:
-                tipl.pop(name)
+        # the limit in effect, so that given explicitly or by default it is the same run
+        tipl["entropy_limit"] = attachment.entropy_limit_of(task.tipl)
         tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).model_dump(mode="json")
         tipl["predictor"] = _checkpoint_digest(task.tipl.predictor)
         tipl["adapter_defaults"] = attachment.adapter_defaults()

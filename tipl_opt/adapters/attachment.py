@@ -112,6 +112,11 @@ default (:class:`~tipl_opt.guard.EntropyDropGuard`); ``None``: not checked. Meas
 second half 1 instead of 2), on InvertedPendulum-v5 it changes no run's steps to 950."""
 
 
+def entropy_limit_of(setup: TIPLSetup) -> float | None:
+    """The entropy-drop limit in effect for ``setup``: its own, else :data:`ENTROPY_LIMIT`."""
+    return ENTROPY_LIMIT if setup.entropy_limit is None else setup.entropy_limit
+
+
 def make_guard(kind: str, inputs: GuardInputs, limit: float,
                value_limit: float = VALUE_LIMIT,
                entropy_limit: float | None = ENTROPY_LIMIT) -> JumpGuard:
@@ -337,10 +342,8 @@ class Attachment:
         if not self.setup.guard:
             return None
         value_limit = VALUE_LIMIT if self.setup.value_limit is None else self.setup.value_limit
-        entropy_limit = (ENTROPY_LIMIT if self.setup.entropy_limit is None
-                         else self.setup.entropy_limit)
         guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]), value_limit,
-                           entropy_limit)
+                           entropy_limit_of(self.setup))
         self.optimizers[part].guard = guard
         self.guards[part] = guard
         return guard

@@ -170,7 +170,7 @@ def _guard_words(settings: dict[str, Any]) -> str:
     limit, value = settings["guard_limit"], settings["value_limit"]
     return (f"guard limit {'the adapter default' if limit is None else limit}"
             + ("" if value is None else f", value-change limit {value}")
-            + ("" if settings.get("entropy_limit") is None
+            + ("" if settings["entropy_limit"] is None
                else f", entropy-drop limit {settings['entropy_limit']}"))
 
 
