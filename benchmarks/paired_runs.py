@@ -1,6 +1,7 @@
 """Seed-by-seed comparison of the runs a ``tipl train --compare`` (or ``tipl bench``) kept.
 
     python benchmarks/paired_runs.py [--threshold 950] runs/ip [runs/acrobot ...] [--suite]
+        [--against results/bench-speedup.json]
 
 A TIPL run equals the base run of its seed until its first jump, so the honest comparison is
 paired: for every seed that has both, the ratio of env steps until the evaluation return first
@@ -16,7 +17,14 @@ folder together (one env each), the IQM with its 95% stratified bootstrap interv
 of env steps to threshold normalised by the folder's median base steps (a run that never
 reaches it counts as its budget), per variant present in every folder, as ``tipl bench``
 reports it. Reads every ``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format
-``tipl-run-result``); writes ``--out`` (JSON) when given.
+``tipl-run-result``); writes ``--out`` (JSON) when given. ``--against BENCH.json`` (a
+``tipl bench`` result, repeatable) adds the stored curves of its env with the folder's env id
+to the folder's runs (variant ``tipl:default`` as ``tipl-default``; a run file of the same
+variant and seed wins), so that a new variant trained alone with ``tipl train`` is paired with
+the base runs a benchmark already made, on the same seeds and settings: the env's steps, snapshot
+interval and hyperparameters must match the runs', else the script stops naming the difference.
+A run is deterministic given its seed on one machine and torch build, so rerun one base or
+TIPL seed first and check that its curve equals the stored one.
 """
 
 from __future__ import annotations
@@ -26,17 +34,20 @@ import json
 import math
 import random
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tipl_opt.curves import steps_to_threshold
 
+Curve = list[list[float]]
 
-def _read(file: Path, threshold: float) -> tuple[float, float, float, float]:
+
+def _read(curve: Curve, threshold: float) -> tuple[float, float, float, float]:
     """(env steps to threshold or inf, mean evaluation return, last evaluation return, last env
-    step) of one run."""
-    curve = json.loads(file.read_text())["curve"]
-    return (steps_to_threshold(curve, threshold), statistics.fmean(c[1] for c in curve),
+    step) of one run's ``curve`` of (env step, mean return, std)."""
+    points = [(int(step), float(mean), float(std)) for step, mean, std in curve]
+    return (steps_to_threshold(points, threshold), statistics.fmean(c[1] for c in curve),
             float(curve[-1][1]), float(curve[-1][0]))
 
 
@@ -48,14 +59,62 @@ def _sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _runs(folder: Path) -> dict[tuple[str, int], Path]:
-    """(variant, seed) -> run file of ``folder/runs``."""
-    runs: dict[tuple[str, int], Path] = {}
+def _name(run: str) -> tuple[str, int] | None:
+    """(variant, seed) of a run named ``<lib>-<algo>-<env>-s<seed>-<variant>``."""
+    stem, _, rest = run.rpartition("-s")
+    seed, _, variant = rest.partition("-")
+    return (variant, int(seed)) if stem and seed.isdigit() and variant else None
+
+
+def _files(folder: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """(variant, seed) -> run document of ``folder/runs``."""
+    runs = {}
     for file in sorted((folder / "runs").glob("*.json")):
-        stem, _, rest = file.stem.rpartition("-s")
-        seed, _, variant = rest.partition("-")
-        if stem and seed.isdigit() and variant:
-            runs[(variant, int(seed))] = file
+        key = _name(file.stem)
+        if key is not None:
+            runs[key] = json.loads(file.read_text())
+    return runs
+
+
+_MATCH = (("algo", "algo"), ("total_steps", "steps"), ("every", "every"),
+          ("hyperparams", "hyperparams"), ("hidden_sizes", "hidden_sizes"))
+
+
+def _stored(bench: Path, docs: dict[tuple[str, int], dict[str, Any]]
+            ) -> dict[tuple[str, int], Curve]:
+    """The curves of ``bench``'s env entry for the env of ``docs`` (none when it has no such
+    env); raises SystemExit when that entry's settings differ from the runs'."""
+    specs = [d["spec"] for d in docs.values() if "spec" in d]
+    if not specs:
+        return {}
+    spec = specs[0]
+    for entry in json.loads(bench.read_text()).get("envs", []):
+        config = entry.get("config", {})
+        if config.get("env") != spec.get("env_id"):
+            continue
+        for ours, theirs in _MATCH:
+            if ours in spec and spec[ours] != config.get(theirs):
+                raise SystemExit(f"{bench}: {spec['env_id']} ran with {theirs} = "
+                                 f"{config.get(theirs)!r}, the runs with {spec[ours]!r}; "
+                                 "pair only runs made with the same settings")
+        curves: dict[tuple[str, int], Curve] = {}
+        for variant in entry.get("variants", {}).values():
+            for run, curve in variant.get("curves", {}).items():
+                key = _name(run)
+                if key is not None:
+                    curves[key] = curve
+        return curves
+    return {}
+
+
+def _runs(folder: Path, against: Sequence[Path] = ()) -> dict[tuple[str, int], Curve]:
+    """(variant, seed) -> curve of ``folder/runs``, with the stored curves of ``against``
+    where the folder has no run of that variant and seed."""
+    docs = _files(folder)
+    runs: dict[tuple[str, int], Curve] = {}
+    for bench in against:
+        runs.update(_stored(bench, docs))
+    runs.update({key: doc["curve"] for key, doc in docs.items()})
     return runs
 
 
@@ -65,17 +124,19 @@ def folder_threshold(folder: Path, given: float | None) -> float:
         return given
     from tipl_opt.thresholds import threshold_for
 
-    for file in _runs(folder).values():
-        env = json.loads(file.read_text()).get("spec", {}).get("env_id")
+    for doc in _files(folder).values():
+        env = doc.get("spec", {}).get("env_id")
         found = threshold_for(env) if env else None
         if found is not None:
             return found[0]
     raise SystemExit(f"{folder}: no run names an env with a known threshold; pass --threshold")
 
 
-def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[str, Any]]:
-    """One row per TIPL variant of ``folder/runs``, paired with its base runs by seed."""
-    runs = _runs(folder)
+def compare(folder: Path, threshold: float, resamples: int = 4000,
+            against: Sequence[Path] = ()) -> list[dict[str, Any]]:
+    """One row per TIPL variant of ``folder/runs`` (and of ``against``), paired with its base
+    runs by seed."""
+    runs = _runs(folder, against)
     rows = []
     for variant in sorted({v for v, _ in runs} - {"base"}):
         ratios, auc_diffs, below, base_below = [], [], 0, 0
@@ -110,7 +171,8 @@ def compare(folder: Path, threshold: float, resamples: int = 4000) -> list[dict[
     return rows
 
 
-def suite(folders: list[Path], thresholds: list[float], reps: int = 2000) -> dict[str, Any]:
+def suite(folders: list[Path], thresholds: list[float], reps: int = 2000,
+          against: Sequence[Path] = ()) -> dict[str, Any]:
     """IQM over every folder's paired seeds of steps to threshold / the folder's median base
     steps (capped at the budget), with rliable's stratified bootstrap 95% interval, per variant
     that every folder has (the base included)."""
@@ -121,7 +183,7 @@ def suite(folders: list[Path], thresholds: list[float], reps: int = 2000) -> dic
     n = None
     per_folder = []
     for folder, threshold in zip(folders, thresholds, strict=True):
-        runs = _runs(folder)
+        runs = _runs(folder, against)
         variants = {v for v, _ in runs}
         seeds = sorted(set.intersection(*({s for v2, s in runs if v2 == v} for v in variants)))
         per_folder.append((runs, variants, seeds, threshold))
@@ -130,8 +192,8 @@ def suite(folders: list[Path], thresholds: list[float], reps: int = 2000) -> dic
     if "base" not in common or not n:
         raise SystemExit("--suite needs base runs and paired seeds in every folder")
     for runs, _, seeds, threshold in per_folder:
-        def steps(file: Path, threshold: float = threshold) -> float:
-            reach, _, _, end = _read(file, threshold)
+        def steps(curve: Curve, threshold: float = threshold) -> float:
+            reach, _, _, end = _read(curve, threshold)
             return min(reach, end)
 
         seeds = seeds[:n]
@@ -155,11 +217,13 @@ def main() -> None:
                         help="return that counts as solved (default: each folder's env's)")
     parser.add_argument("--suite", action="store_true",
                         help="also the IQM of normalised steps over all folders (rliable)")
+    parser.add_argument("--against", type=Path, action="append", default=[],
+                        help="a tipl bench JSON whose stored curves join the folders' runs")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     thresholds = [folder_threshold(folder, args.threshold) for folder in args.folders]
     rows = [row for folder, threshold in zip(args.folders, thresholds, strict=True)
-            for row in compare(folder, threshold)]
+            for row in compare(folder, threshold, against=args.against)]
     if not rows:
         raise SystemExit("no paired runs (base and TIPL of the same seed) in "
                          + ", ".join(map(str, args.folders)))
@@ -173,7 +237,7 @@ def main() -> None:
               f"(base {r['base_final_below_threshold']})")
     doc: dict[str, Any] = {"threshold": args.threshold, "thresholds": thresholds, "rows": rows}
     if args.suite:
-        doc["suite"] = suite(args.folders, thresholds)
+        doc["suite"] = suite(args.folders, thresholds, against=args.against)
         for v, row in doc["suite"]["iqm_steps"].items():
             print(f"suite IQM of steps / base median, {v:18} {row['iqm']:.3f} "
                   f"[{row['low']:.3f}, {row['high']:.3f}] over {len(args.folders)} folders x "

@@ -139,6 +139,46 @@ def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_pa
     assert empty.returncode != 0 and "no paired runs" in empty.stderr
 
 
+def test_paired_runs_pairs_new_runs_with_the_stored_runs_of_a_benchmark(tmp_path: Path
+                                                                         ) -> None:
+    spec = {"algo": "ppo", "env_id": "Toy-v0", "total_steps": 3000, "every": 1000,
+            "hyperparams": {"n_steps": 256}, "hidden_sizes": [64, 64]}
+    runs = tmp_path / "new" / "runs"
+    runs.mkdir(parents=True)
+    for seed, returns in ((0, [0, 100, 100, 100]), (1, [0, 0, 0, 100])):
+        (runs / f"sb3-ppo-Toy-v0-s{seed}-tipl-new.json").write_text(json.dumps(
+            {"format": "tipl-run-result", "spec": spec,
+             "curve": [[1000 * i, r, 0.0] for i, r in enumerate(returns)]}))
+    stored = {"base": [0, 0, 100, 100], "tipl-default": [0, 0, 0, 0]}
+    config = {"env": "Toy-v0", "algo": "ppo", "steps": 3000, "every": 1000,
+              "hyperparams": {"n_steps": 256}, "hidden_sizes": [64, 64]}
+    bench = tmp_path / "bench.json"
+
+    def write_bench(config: dict[str, object]) -> None:
+        variants = {name.replace("-", ":", 1): {"curves": {
+            f"sb3-ppo-Toy-v0-s{seed}-{name}": [[1000 * i, r, 0.0] for i, r in enumerate(c)]
+            for seed in (0, 1, 2)}} for name, c in stored.items()}
+        other = {"config": {**config, "env": "Other-v0"}, "variants": {}}
+        bench.write_text(json.dumps({"envs": [other, {"config": config,
+                                                      "variants": variants}]}))
+
+    write_bench(config)
+    out = tmp_path / "paired.json"
+    script = [sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
+              str(tmp_path / "new"), "--threshold", "100", "--against", str(bench),
+              "--out", str(out)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = {r["variant"]: r for r in json.loads(out.read_text())["rows"]}
+    # the new variant: seeds 0 and 1 (ratios 0.5 and 1.5); the stored one: seeds 0, 1 and 2
+    assert (rows["tipl-new"]["seeds"], rows["tipl-default"]["seeds"]) == (2, 3)
+    assert rows["tipl-new"]["median_ratio"] == pytest.approx(1.0)
+    assert (rows["tipl-new"]["earlier"], rows["tipl-new"]["later"]) == (1, 1)
+    write_bench({**config, "every": 500})
+    mismatch = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert mismatch.returncode != 0 and "every = 500" in mismatch.stderr
+
+
 def test_entropy_probe_records_each_variants_entropy_on_the_same_observations(
         tmp_path: Path) -> None:
     out = tmp_path / "entropy"
