@@ -15,8 +15,9 @@ earlier / later with a two-sided sign test, the mean AUC difference with a norma
 interval, and the runs ending below the threshold against the base's. ``--suite``: over every
 folder together (one env each), the IQM with its 95% stratified bootstrap interval (rliable)
 of env steps to threshold normalised by the folder's median base steps (a run that never
-reaches it counts as its budget), per variant present in every folder, as ``tipl bench``
-reports it. Reads every ``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format
+reaches it counts as its budget), per variant present in every folder, and the probability
+that each TIPL variant needs fewer of them than each other variant, as ``tipl bench`` reports
+them. Reads every ``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format
 ``tipl-run-result``); writes ``--out`` (JSON) when given. ``--against BENCH.json`` (a
 ``tipl bench`` result, repeatable) adds the stored curves of its env with the folder's env id
 to the folder's runs (variant ``tipl:default`` as ``tipl-default``; a run file of the same
@@ -205,9 +206,22 @@ def suite(folders: list[Path], thresholds: list[float], reps: int = 2000,
     np.random.seed(0)
     point, interval = library.get_interval_estimates(
         scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
+    improvement = {}
+    for v in sorted(scores):
+        for other in sorted(scores):
+            if other == v or v == "base":
+                continue
+            key = f"{v} vs {other}"  # fewer steps is better: compare the negated scores
+            p_point, p_interval = library.get_interval_estimates(
+                {key: (-scores[v], -scores[other])}, metrics.probability_of_improvement,
+                reps=max(200, reps // 4))
+            improvement[key] = {"p": float(np.asarray(p_point[key]).reshape(-1)[0]),
+                                "low": float(np.asarray(p_interval[key])[0].reshape(-1)[0]),
+                                "high": float(np.asarray(p_interval[key])[1].reshape(-1)[0])}
     return {"folders": [str(f) for f in folders], "runs_per_folder": n,
             "iqm_steps": {v: {"iqm": float(point[v][0]), "low": float(interval[v][0][0]),
-                              "high": float(interval[v][1][0])} for v in sorted(scores)}}
+                              "high": float(interval[v][1][0])} for v in sorted(scores)},
+            "probability_of_fewer_steps": improvement}
 
 
 def main() -> None:
@@ -242,6 +256,9 @@ def main() -> None:
             print(f"suite IQM of steps / base median, {v:18} {row['iqm']:.3f} "
                   f"[{row['low']:.3f}, {row['high']:.3f}] over {len(args.folders)} folders x "
                   f"{doc['suite']['runs_per_folder']} seeds")
+        for key, row in doc["suite"]["probability_of_fewer_steps"].items():
+            print(f"probability of fewer steps, {key:34} {row['p']:.3f} "
+                  f"[{row['low']:.3f}, {row['high']:.3f}]")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=2))

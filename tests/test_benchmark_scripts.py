@@ -132,6 +132,11 @@ def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_pa
     iqm = json.loads(out.read_text())["suite"]["iqm_steps"]
     assert iqm["base"]["iqm"] == pytest.approx(1.0)
     assert iqm["tipl-default"]["iqm"] == pytest.approx(4 / 3)
+    better = json.loads(out.read_text())["suite"]["probability_of_fewer_steps"]
+    assert set(better) == {"tipl-default vs base"}
+    # TIPL {2/3, 2} against base {4/3, 2/3}, every pair of runs (Mann-Whitney, a tie counts
+    # half): 2/3 < 4/3 (1), 2/3 = 2/3 (0.5), 2 > 4/3 (0), 2 > 2/3 (0): 1.5 of 4
+    assert better["tipl-default vs base"]["p"] == pytest.approx(0.375)
     assert "suite IQM" in suite.stdout
     empty = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
                             str(tmp_path), "--threshold", "1"], capture_output=True, text=True,
