@@ -18,14 +18,15 @@ of env steps to threshold normalised by the folder's median base steps (a run th
 reaches it counts as its budget), per variant present in every folder, and the probability
 that each TIPL variant needs fewer of them than each other variant, as ``tipl bench`` reports
 them. Reads every ``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format
-``tipl-run-result``); writes ``--out`` (JSON) when given. ``--against BENCH.json`` (a
-``tipl bench`` result, repeatable) adds the stored curves of its env with the folder's env id
-to the folder's runs (variant ``tipl:default`` as ``tipl-default``; a run file of the same
-variant and seed wins), so that a new variant trained alone with ``tipl train`` is paired with
-the base runs a benchmark already made, on the same seeds and settings: the env's steps, snapshot
-interval and hyperparameters must match the runs', else the script stops naming the difference.
-A run is deterministic given its seed on one machine and torch build, so rerun one base or
-TIPL seed first and check that its curve equals the stored one.
+``tipl-run-result``); writes ``--out`` (JSON) when given.
+``--against BENCH.json`` (a ``tipl bench`` result or a ``tipl train`` ``results.json``,
+repeatable) adds the stored curves of its env with the folder's env id to the folder's runs
+(variant ``tipl:default`` as ``tipl-default``; a run file of the same variant and seed wins), so
+that a new variant trained alone with ``tipl train`` is paired with the base runs a benchmark
+already made, on the same seeds and settings: the env's steps, snapshot interval,
+hyperparameters and network must match the runs', else the script stops naming the
+difference. A run is deterministic given its seed on one machine and torch build, so rerun one
+base or TIPL seed first and check that its curve equals the stored one.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def _stored(bench: Path, docs: dict[tuple[str, int], dict[str, Any]]
     if not specs:
         return {}
     spec = specs[0]
-    for entry in json.loads(bench.read_text()).get("envs", []):
+    doc = json.loads(bench.read_text())
+    for entry in doc.get("envs", [doc] if "variants" in doc else []):
         config = entry.get("config", {})
         if config.get("env") != spec.get("env_id"):
             continue
@@ -232,7 +234,8 @@ def main() -> None:
     parser.add_argument("--suite", action="store_true",
                         help="also the IQM of normalised steps over all folders (rliable)")
     parser.add_argument("--against", type=Path, action="append", default=[],
-                        help="a tipl bench JSON whose stored curves join the folders' runs")
+                        help="a tipl bench JSON or tipl train results.json whose stored curves "
+                        "join the folders' runs")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     thresholds = [folder_threshold(folder, args.threshold) for folder in args.folders]

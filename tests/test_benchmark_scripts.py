@@ -179,6 +179,12 @@ def test_paired_runs_pairs_new_runs_with_the_stored_runs_of_a_benchmark(tmp_path
     assert (rows["tipl-new"]["seeds"], rows["tipl-default"]["seeds"]) == (2, 3)
     assert rows["tipl-new"]["median_ratio"] == pytest.approx(1.0)
     assert (rows["tipl-new"]["earlier"], rows["tipl-new"]["later"]) == (1, 1)
+    # a tipl train results.json holds one env's entry at its top level
+    bench.write_text(json.dumps(json.loads(bench.read_text())["envs"][1]))
+    single = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    assert {r["variant"]: r["seeds"] for r in json.loads(out.read_text())["rows"]} == \
+        {"tipl-new": 2, "tipl-default": 3}
     write_bench({**config, "every": 500})
     mismatch = subprocess.run(script, capture_output=True, text=True, timeout=300)
     assert mismatch.returncode != 0 and "every = 500" in mismatch.stderr
