@@ -55,7 +55,11 @@ def main() -> None:
     if args.runs:
         wanted, origin = set(args.runs.split(",")), "the runs given with --runs"
     else:
-        wanted = set(predictor.info.get("training", {}).get("val_runs", []))
+        training = predictor.info.get("training", {})
+        # a run recorded by its path (its name was shared) counts by name; a name that is
+        # also a training run's is ambiguous and left out
+        wanted = ({i.rsplit("/", 1)[-1] for i in training.get("val_runs", [])}
+                  - {i.rsplit("/", 1)[-1] for i in training.get("train_runs", [])})
         origin = "the predictor's validation runs"
     val = [lp for lp in runs if lp.name in wanted]
     if not val:

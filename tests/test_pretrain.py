@@ -127,6 +127,25 @@ def test_checkpoint_records_data_and_validation(dataset: Path, tmp_path: Path) -
     assert load_predictor(tmp_path).context == 6
 
 
+def test_runs_sharing_a_name_are_recorded_by_their_path(tmp_path: Path) -> None:
+    # two recipes (say, two network sizes) with the same library, algorithm, env and seeds
+    data = tmp_path / "data"
+    make_dataset(data / "small", runs=3)
+    make_dataset(data / "wide", runs=3)
+    make_dataset(data / "other", runs=1)  # toy-s0 a third time
+    pretrain(config(data, tmp_path / "out", steps=2, eval_every=2, val_fraction=0.5))
+    training = json.loads((tmp_path / "out" / "config.json").read_text())["training"]
+    train, val = training["train_runs"], training["val_runs"]
+    assert len(train) + len(val) == 7 and set(train).isdisjoint(val)
+    assert sorted(train + val) == sorted(
+        [f"{folder}/toy-s{s}" for folder in ("small", "wide") for s in range(3)]
+        + ["other/toy-s0"])
+    # a jump-value report counts each shared name as possibly seen
+    from tipl_opt.jump_value.plan import training_runs
+    seen = training_runs(load_predictor(tmp_path / "out"))
+    assert seen == {i.rsplit("/", 1)[-1] for i in train}
+
+
 def test_windows_are_streamed_with_masked_far_horizons(dataset: Path) -> None:
     source = WindowSource(list(PathDataset(dataset))[:1], 6, (1, 2, 4), 5, False)
     assert len(source) == 30 - 6

@@ -248,8 +248,11 @@ def _plan_window(run: LearningPath, t: int, predictors: dict[str, Predictor],
 
 
 def training_runs(predictor: Predictor) -> set[str]:
+    """The names of the runs ``predictor`` was trained on (a run recorded by its path, where
+    two runs shared a name, counts by name: a run of that name may have been seen)."""
     training = getattr(predictor, "info", {}).get("training", {})
-    return set(training.get("train_runs", [])) if isinstance(training, dict) else set()
+    ids = training.get("train_runs", []) if isinstance(training, dict) else []
+    return {str(i).rsplit("/", 1)[-1] for i in ids}
 
 
 def sources_seen(predictor: Predictor) -> set[str] | None:

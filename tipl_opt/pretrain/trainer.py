@@ -140,6 +140,25 @@ def _val_loss(net: torch.nn.Module, samples: list[Sample], device: torch.device,
     return total / max(count, 1)
 
 
+def run_ids(paths: list[LearningPath], root: Path) -> dict[Path, str]:
+    """Path -> the name a checkpoint records for the run: the run's name, or where two runs
+    under ``root`` share it (the same library, algorithm, env and seed in two recipes), its
+    path relative to ``root`` without the suffix (``wide/ppo-sb3-relu128/Acrobot-v1/
+    sb3-ppo-Acrobot-v1-s1``), whose last part is still the name."""
+    counts = Counter(lp.name for lp in paths)
+    ids = {}
+    for lp in paths:
+        if counts[lp.name] == 1:
+            ids[lp.path] = lp.name
+            continue
+        try:
+            relative = lp.path.resolve().relative_to(root.resolve())
+        except ValueError:
+            relative = lp.path
+        ids[lp.path] = relative.with_name(lp.name).as_posix()
+    return ids
+
+
 def _data_summary(paths: list[LearningPath]) -> dict[str, Any]:
     groups = Counter(f"{lp.library}/{lp.algorithm}/{lp.env_id}" for lp in paths)
     return {"runs": len(paths), "by_source": dict(sorted(groups.items())),
@@ -272,10 +291,11 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
                             val_samples, mcfg.horizons)
     report = relative_report(errors, mcfg.horizons)
     skipped = sorted({lp.name for lp in dataset} - {lp.name for lp in runs})
+    ids = run_ids(runs, Path(config.paths))
     best_predictor.save(config.out, training={
         "data": _data_summary(runs), "skipped_runs": skipped,
-        "train_runs": [lp.name for lp in train_paths],
-        "val_runs": [lp.name for lp in val_paths], "steps": config.steps,
+        "train_runs": [ids[lp.path] for lp in train_paths],
+        "val_runs": [ids[lp.path] for lp in val_paths], "steps": config.steps,
         "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
         "loss": config.loss,
         "recipe": config.recipe, "paths": str(config.paths),
