@@ -114,8 +114,13 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=25, help="optimizer steps per snapshot")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--predictor", default="default",
+                        help="predictor of the tipl variants: default, or a checkpoint folder")
     parser.add_argument("--out", type=Path, default=Path("results/supervised.json"))
     args = parser.parse_args()
+    for spec in VARIANTS.values():
+        if spec.get("predictor") == "default":
+            spec["predictor"] = args.predictor
     torch.set_num_threads(1)
     variants = args.variants.split(",")
     records: list[dict[str, Any]] = []
