@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import random
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,9 +64,8 @@ def _sign_test(wins: int, losses: int) -> float:
 
 def _name(run: str) -> tuple[str, int] | None:
     """(variant, seed) of a run named ``<lib>-<algo>-<env>-s<seed>-<variant>``."""
-    stem, _, rest = run.rpartition("-s")
-    seed, _, variant = rest.partition("-")
-    return (variant, int(seed)) if stem and seed.isdigit() and variant else None
+    found = re.match(r"^(.+?)-s(\d+)-(.+)$", run)  # the first -s<digits>-: "tipl-search" too
+    return (found.group(3), int(found.group(2))) if found else None
 
 
 def _files(folder: Path) -> dict[tuple[str, int], dict[str, Any]]:

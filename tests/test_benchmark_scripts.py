@@ -113,17 +113,20 @@ def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_pa
     write(1, "base", [0, 100, 100, 100])
     write(1, "tipl-default", [0, 0, 0, 0])  # never: 1.1 x 3000 / 1000, ends below
     write(2, "tipl-default", [100, 100, 100, 100])  # no base run for seed 2: not paired
+    write(0, "tipl-search", [0, 100, 100, 100])  # a variant whose name starts with "s"
     out = tmp_path / "paired.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
                              str(tmp_path / "ip"), "--threshold", "100", "--out", str(out)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    (row,) = json.loads(out.read_text())["rows"]
+    row, search = json.loads(out.read_text())["rows"]
     assert row["variant"] == "tipl-default" and row["seeds"] == 2
+    assert (search["variant"], search["seeds"]) == ("tipl-search", 1)
     assert row["median_ratio"] == pytest.approx((0.5 + 3.3) / 2)
     assert (row["earlier"], row["later"], row["auc_higher"]) == (1, 1, 1)
     assert row["auc_diff_mean"] == pytest.approx((25.0 - 75.0) / 2)
     assert (row["final_below_threshold"], row["base_final_below_threshold"]) == (1, 0)
+    (runs / "sb3-ppo-Toy-v0-s0-tipl-search.json").unlink()  # the suite pairs every variant
     suite = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
                             str(tmp_path / "ip"), "--threshold", "100", "--suite", "--out",
                             str(out)], capture_output=True, text=True, timeout=300)
