@@ -33,6 +33,7 @@ from tipl_opt.paths import PathDataset
 from tipl_opt.predictors import LinearPredictor, TIPLPredictor, load_predictor
 from tipl_opt.pretrain import WindowSource
 from tipl_opt.pretrain.metrics import progress_stats
+from tipl_opt.pretrain.trainer import run_name
 
 
 def main() -> None:
@@ -58,8 +59,8 @@ def main() -> None:
         training = predictor.info.get("training", {})
         # a run recorded by its path (its name was shared) counts by name; a name that is
         # also a training run's is ambiguous and left out
-        wanted = ({i.rsplit("/", 1)[-1] for i in training.get("val_runs", [])}
-                  - {i.rsplit("/", 1)[-1] for i in training.get("train_runs", [])})
+        wanted = ({run_name(i) for i in training.get("val_runs", [])}
+                  - {run_name(i) for i in training.get("train_runs", [])})
         origin = "the predictor's validation runs"
     val = [lp for lp in runs if lp.name in wanted]
     if not val:

@@ -182,6 +182,8 @@ def suite(folders: list[Path], thresholds: list[float], reps: int = 2000,
     import numpy as np
     from rliable import library, metrics
 
+    from tipl_opt.bench.aggregate import probability_of_improvement
+
     columns: dict[str, list[np.ndarray]] = {}
     n = None
     per_folder = []
@@ -213,13 +215,9 @@ def suite(folders: list[Path], thresholds: list[float], reps: int = 2000,
         for other in sorted(scores):
             if other == v or v == "base":
                 continue
-            key = f"{v} vs {other}"  # fewer steps is better: compare the negated scores
-            p_point, p_interval = library.get_interval_estimates(
-                {key: (-scores[v], -scores[other])}, metrics.probability_of_improvement,
-                reps=max(200, reps // 4))
-            improvement[key] = {"p": float(np.asarray(p_point[key]).reshape(-1)[0]),
-                                "low": float(np.asarray(p_interval[key])[0].reshape(-1)[0]),
-                                "high": float(np.asarray(p_interval[key])[1].reshape(-1)[0])}
+            # fewer steps is better: compare the negated scores
+            improvement[f"{v} vs {other}"] = probability_of_improvement(
+                -scores[v], -scores[other], reps=max(200, reps // 4))
     return {"folders": [str(f) for f in folders], "runs_per_folder": n,
             "iqm_steps": {v: {"iqm": float(point[v][0]), "low": float(interval[v][0][0]),
                               "high": float(interval[v][1][0])} for v in sorted(scores)},

@@ -16,7 +16,7 @@ from tipl_opt.errors import ConfigError
 from tipl_opt.paths import PathDataset
 from tipl_opt.predictors import TIPLConfig, load_predictor
 from tipl_opt.pretrain import PretrainConfig, Progress, WindowSource, pretrain, split_runs
-from tipl_opt.pretrain.trainer import masked_loss
+from tipl_opt.pretrain.trainer import masked_loss, run_name
 from tipl_opt.pretrain.windows import Batch
 
 SMALL = TIPLConfig(context=6, horizons=(1, 2, 4), d_model=32, layers=2, heads=4)
@@ -143,7 +143,7 @@ def test_runs_sharing_a_name_are_recorded_by_their_path(tmp_path: Path) -> None:
     # a jump-value report counts each shared name as possibly seen
     from tipl_opt.jump_value.plan import training_runs
     seen = training_runs(load_predictor(tmp_path / "out"))
-    assert seen == {i.rsplit("/", 1)[-1] for i in train}
+    assert seen == {run_name(i) for i in train}
 
 
 def test_windows_are_streamed_with_masked_far_horizons(dataset: Path) -> None:

@@ -93,6 +93,19 @@ def score_matrices(summaries: Sequence[TrainSummary]) -> tuple[dict[str, dict[st
     return out, [s.config.env for s in envs], n
 
 
+def probability_of_improvement(mine: np.ndarray, other: np.ndarray, reps: int
+                               ) -> dict[str, float]:
+    """rliable's probability that a run of ``mine`` scores higher than one of ``other``
+    (``[runs, envs]`` matrices, higher is better), with its stratified-bootstrap 95% interval:
+    ``{"p", "low", "high"}``. Draws from numpy's global generator; seed it first."""
+    library, metrics = _rliable()
+    point, interval = library.get_interval_estimates(
+        {"pair": (mine, other)}, metrics.probability_of_improvement, reps=reps)
+    return {"p": float(np.asarray(point["pair"]).reshape(-1)[0]),
+            "low": float(np.asarray(interval["pair"])[0].reshape(-1)[0]),
+            "high": float(np.asarray(interval["pair"])[1].reshape(-1)[0])}
+
+
 def aggregate(summaries: Sequence[TrainSummary], *, against: Sequence[str] | None = None,
               reps: int = 2000, seed: int = 0) -> dict[str, Any]:
     """IQM with 95% intervals per variant and metric, the probability that each TIPL variant
@@ -121,13 +134,8 @@ def aggregate(summaries: Sequence[TrainSummary], *, against: Sequence[str] | Non
             key = f"{v} vs {other}"
             for m, better in METRICS.items():
                 sign = -1.0 if better == "lower" else 1.0
-                pair = {key: (sign * scores[v][m], sign * scores[other][m])}
-                point, interval = library.get_interval_estimates(
-                    pair, metrics.probability_of_improvement, reps=max(200, reps // 4))
-                improvement.setdefault(key, {})[m] = {
-                    "p": float(np.asarray(point[key]).reshape(-1)[0]),
-                    "low": float(np.asarray(interval[key])[0].reshape(-1)[0]),
-                    "high": float(np.asarray(interval[key])[1].reshape(-1)[0])}
+                improvement.setdefault(key, {})[m] = probability_of_improvement(
+                    sign * scores[v][m], sign * scores[other][m], reps=max(200, reps // 4))
     taus = np.linspace(0.0, 2.0, 41)
     profiles = {v: [float(np.mean(scores[v]["steps"] <= t)) for t in taus] for v in scores}
     return {"envs": envs, "runs_per_env": n, "iqm": iqm, "probability_of_improvement":

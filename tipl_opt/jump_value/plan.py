@@ -18,6 +18,7 @@ from tipl_opt.errors import ConfigError, TiplError
 from tipl_opt.paths import LearningPath, PathDataset
 from tipl_opt.paths.spec import ParamSpec
 from tipl_opt.predictors import Predictor, load_predictor
+from tipl_opt.pretrain.trainer import run_name
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ def training_runs(predictor: Predictor) -> set[str]:
     two runs shared a name, counts by name: a run of that name may have been seen)."""
     training = getattr(predictor, "info", {}).get("training", {})
     ids = training.get("train_runs", []) if isinstance(training, dict) else []
-    return {str(i).rsplit("/", 1)[-1] for i in ids}
+    return {run_name(str(i)) for i in ids}
 
 
 def sources_seen(predictor: Predictor) -> set[str] | None:

@@ -159,6 +159,11 @@ def run_ids(paths: list[LearningPath], root: Path) -> dict[Path, str]:
     return ids
 
 
+def run_name(run_id: str) -> str:
+    """The run name of an id :func:`run_ids` recorded (the last part of a path id)."""
+    return run_id.rsplit("/", 1)[-1]
+
+
 def _data_summary(paths: list[LearningPath]) -> dict[str, Any]:
     groups = Counter(f"{lp.library}/{lp.algorithm}/{lp.env_id}" for lp in paths)
     return {"runs": len(paths), "by_source": dict(sorted(groups.items())),
