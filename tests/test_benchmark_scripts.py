@@ -209,3 +209,25 @@ def test_entropy_probe_records_each_variants_entropy_on_the_same_observations(
     assert all(len(v["rows"]) == 3 and v["jumps"] == [] for v in variants.values())
     assert first == pytest.approx([first[0]] * 3, abs=1e-4) and 0 < first[0] <= math.log(2)
     assert (out / "entropy.png").stat().st_size > 0
+
+
+def test_collect_supervised_writes_valid_paths_whose_return_is_the_negated_loss(tmp_path: Path
+                                                                               ) -> None:
+    from tipl_opt.paths.reader import LearningPath
+
+    script = [sys.executable, str(ROOT / "benchmarks" / "collect_supervised.py"), "--out",
+              str(tmp_path), "--runs", "2", "--steps", "100", "--every", "25"]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    files = sorted(tmp_path.rglob("*.safetensors"))
+    assert sorted(f.name.rsplit("-", 1)[1] for f in files) == ["s1000.safetensors",
+                                                               "s1001.safetensors"]
+    for f in files:
+        lp = LearningPath(f)
+        assert lp.library == "torch" and lp.algorithm == "adam"
+        assert list(lp.env_steps) == [0, 25, 50, 75, 100]
+        returns = list(lp.return_mean)
+        assert all(r < 0 for r in returns) and returns[-1] > returns[0]  # the loss fell
+        assert {s.role for s in lp.specs} == {"actor"}
+    again = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert again.stdout.count("exists, skipped") == 2
