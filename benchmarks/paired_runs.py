@@ -37,6 +37,7 @@ import math
 import random
 import re
 import statistics
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ def _stored(bench: Path, docs: dict[tuple[str, int], dict[str, Any]]
         return {}
     spec = specs[0]
     doc = json.loads(bench.read_text())
+    _warn_other_machine(bench, doc, docs)
     for entry in doc.get("envs", [doc] if "variants" in doc else []):
         config = entry.get("config", {})
         if config.get("env") != spec.get("env_id"):
@@ -108,6 +110,22 @@ def _stored(bench: Path, docs: dict[tuple[str, int], dict[str, Any]]
                     curves[key] = curve
         return curves
     return {}
+
+
+def _warn_other_machine(bench: Path, doc: dict[str, Any],
+                        docs: dict[tuple[str, int], dict[str, Any]]) -> None:
+    """Say on stderr when ``bench`` was made on another CPU model than the runs (or does not
+    say on which): a seed's run is then the same run only up to a few updates, and the pairs
+    are pairs by seed number, no tighter than independent runs."""
+    ours = {d["machine"] for d in docs.values() if "machine" in d}
+    theirs = doc.get("machine")
+    if theirs is not None and ours == {theirs}:
+        return
+    made = f"on {theirs}" if theirs else "on a machine it does not name"
+    mine = ", ".join(sorted(ours)) or "an unnamed machine"
+    print(f"warning: {bench} was made {made}, these runs on {mine}; on another CPU model a "
+          "seed's run leaves the stored one after a few updates, so rerun one stored seed and "
+          "compare its curve before reading the pairs as paired", file=sys.stderr)
 
 
 def _runs(folder: Path, against: Sequence[Path] = ()) -> dict[tuple[str, int], Curve]:

@@ -177,6 +177,7 @@ def test_paired_runs_pairs_new_runs_with_the_stored_runs_of_a_benchmark(tmp_path
               "--out", str(out)]
     result = subprocess.run(script, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    assert "does not name" in result.stderr  # the stored bench says nothing of its CPU
     rows = {r["variant"]: r for r in json.loads(out.read_text())["rows"]}
     # the new variant: seeds 0 and 1 (ratios 0.5 and 1.5); the stored one: seeds 0, 1 and 2
     assert (rows["tipl-new"]["seeds"], rows["tipl-default"]["seeds"]) == (2, 3)
@@ -188,6 +189,15 @@ def test_paired_runs_pairs_new_runs_with_the_stored_runs_of_a_benchmark(tmp_path
     assert single.returncode == 0, single.stderr
     assert {r["variant"]: r["seeds"] for r in json.loads(out.read_text())["rows"]} == \
         {"tipl-new": 2, "tipl-default": 3}
+    same = {**json.loads(bench.read_text()), "machine": "CPU-A"}
+    bench.write_text(json.dumps(same))
+    for file in runs.iterdir():
+        file.write_text(json.dumps({**json.loads(file.read_text()), "machine": "CPU-A"}))
+    quiet = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr
+    bench.write_text(json.dumps({**same, "machine": "CPU-B"}))
+    other = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert "made on CPU-B, these runs on CPU-A" in other.stderr
     write_bench({**config, "every": 500})
     mismatch = subprocess.run(script, capture_output=True, text=True, timeout=300)
     assert mismatch.returncode != 0 and "every = 500" in mismatch.stderr

@@ -26,6 +26,10 @@ def test_a_finished_comparison_is_reused_not_trained_again(tmp_path: Path) -> No
     assert first.reused == 0
     files = sorted(p.name for p in (tmp_path / "runs").glob("*.json"))
     assert files == ["sb3-ppo-CartPole-v1-s0-base.json", "sb3-ppo-CartPole-v1-s0-tipl-linear.json"]
+    from tipl_opt.machine import cpu_model
+
+    kept = json.loads((tmp_path / "runs" / files[0]).read_text())
+    assert kept["machine"] == cpu_model() and cpu_model() != "unknown"  # which CPU ran it
     again = run_training(cfg)
     assert again.reused == 2
     for name, variant in first.variants.items():

@@ -28,6 +28,7 @@ import torch
 from tipl_opt.collect.runner import RunResult, RunTask, request_of
 from tipl_opt.curves import write_json
 from tipl_opt.errors import ConfigError, PathFormatError
+from tipl_opt.machine import cpu_model
 from tipl_opt.paths.format import read_header
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ def store(folder: Path, task: RunTask, result: RunResult) -> Path | None:
            "snapshots": result.snapshots, "params": result.params,
            "first_return": result.first_return, "last_return": result.last_return,
            "wall_time_s": result.wall_time_s, "curve": [list(c) for c in result.curve],
-           "jumps": result.jumps, "hyperparameters": result.hyperparameters}
+           "jumps": result.jumps, "hyperparameters": result.hyperparameters,
+           "machine": cpu_model()}
     file = cache_file(folder, task)
     try:
         return write_json(doc, file)

@@ -22,6 +22,7 @@ from tipl_opt.curves import (
     write_json,
 )
 from tipl_opt.errors import ConfigError
+from tipl_opt.machine import cpu_model
 from tipl_opt.paths.format import SUFFIX
 from tipl_opt.thresholds import threshold_for
 
@@ -167,7 +168,8 @@ class TrainSummary:
                 "threshold": next(iter(self.variants.values())).threshold,
                 "threshold_source": self.threshold_source,
                 "variants": {k: v.to_json() for k, v in self.variants.items()},
-                "failures": self.failures, "interrupted": self.interrupted}
+                "failures": self.failures, "interrupted": self.interrupted,
+                "machine": cpu_model()}
 
 
 def check(config: TrainConfig) -> None:

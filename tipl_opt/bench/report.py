@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import os
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from tipl_opt import __version__, atomic
 from tipl_opt.curves import plot_curves, write_json
 from tipl_opt.errors import TiplError
 from tipl_opt.jumps import LIMITED_BY
+from tipl_opt.machine import cpu_model
 from tipl_opt.train import BASE, TrainSummary
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def _aggregate_lines(agg: dict[str, Any], plots: dict[str, str]) -> list[str]:
 def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any],
              plots: dict[str, str], aggregated: dict[str, Any] | None = None) -> str:
     lines = [f"# tipl bench: suite `{suite}`", "",
-             f"tipl-opt {__version__}, torch {torch.__version__}, {platform.machine()} with "
+             f"tipl-opt {__version__}, torch {torch.__version__}, {cpu_model()} with "
              f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}. Medians over seeds with "
              "bootstrap 95% intervals; env steps count training steps only (evaluation is kept "
              "apart).", ""]
@@ -286,6 +286,7 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
             plots["profile"] = png.name
     doc = {"suite": suite, "tipl_opt_version": __version__, "torch_version": torch.__version__,
            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+           "machine": cpu_model(),
            **_settings(summaries),
            "envs": [env_record(s) for s in summaries], "aggregate": aggregated,
            "goals": goals, "plots": plots}
