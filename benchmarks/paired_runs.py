@@ -1,7 +1,7 @@
 """Seed-by-seed comparison of the runs a ``tipl train --compare`` (or ``tipl bench``) kept.
 
     python benchmarks/paired_runs.py [--threshold 950] runs/ip [runs/acrobot ...] [--suite]
-        [--against results/bench-speedup.json]
+        [--against results/bench-speedup.json] [--plot plots/]
 
 A TIPL run equals the base run of its seed until its first jump, so the honest comparison is
 paired: for every seed that has both, the ratio of env steps until the evaluation return first
@@ -242,6 +242,17 @@ def suite(folders: list[Path], thresholds: list[float], reps: int = 2000,
             "probability_of_fewer_steps": improvement}
 
 
+def plot_folder(folder: Path, threshold: float, out: Path, against: Sequence[Path] = ()
+                ) -> Path | None:
+    """Every variant's mean return curve over its seeds (with ``against``'s stored runs)."""
+    from tipl_opt.curves import plot_curves
+
+    by_variant: dict[str, list[Curve]] = {}
+    for (variant, _), curve in sorted(_runs(folder, against).items()):
+        by_variant.setdefault(variant, []).append(curve)
+    return plot_curves(by_variant, out, title=folder.name, threshold=threshold)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+", help="--out folders of tipl train")
@@ -253,6 +264,8 @@ def main() -> None:
                         help="a tipl bench JSON or tipl train results.json whose stored curves "
                         "join the folders' runs")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--plot", type=Path,
+                        help="folder for one PNG per runs folder: every variant's mean curve")
     args = parser.parse_args()
     thresholds = [folder_threshold(folder, args.threshold) for folder in args.folders]
     rows = [row for folder, threshold in zip(args.folders, thresholds, strict=True)
@@ -278,6 +291,10 @@ def main() -> None:
         for key, row in doc["suite"]["probability_of_fewer_steps"].items():
             print(f"probability of fewer steps, {key:34} {row['p']:.3f} "
                   f"[{row['low']:.3f}, {row['high']:.3f}]")
+    if args.plot:
+        for folder, threshold in zip(args.folders, thresholds, strict=True):
+            png = plot_folder(folder, threshold, args.plot / f"{folder.name}.png", args.against)
+            print(f"plot: {png}" if png else "plot: matplotlib is not installed")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=2))

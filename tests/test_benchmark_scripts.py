@@ -129,8 +129,14 @@ def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_pa
     (runs / "sb3-ppo-Toy-v0-s0-tipl-search.json").unlink()  # the suite pairs every variant
     suite = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
                             str(tmp_path / "ip"), "--threshold", "100", "--suite", "--out",
-                            str(out)], capture_output=True, text=True, timeout=300)
+                            str(out), "--plot", str(tmp_path / "plots")],
+                           capture_output=True, text=True, timeout=300)
     assert suite.returncode == 0, suite.stderr
+    try:
+        import matplotlib  # noqa: F401
+        assert (tmp_path / "plots" / "ip.png").stat().st_size > 1000
+    except ImportError:
+        assert "matplotlib is not installed" in suite.stdout
     # steps over the base median (1500), never = the budget: base 4/3 and 2/3, TIPL 2/3 and 2
     iqm = json.loads(out.read_text())["suite"]["iqm_steps"]
     assert iqm["base"]["iqm"] == pytest.approx(1.0)
