@@ -92,7 +92,6 @@ def _stored(bench: Path, docs: dict[tuple[str, int], dict[str, Any]]
         return {}
     spec = specs[0]
     doc = json.loads(bench.read_text())
-    _warn_other_machine(bench, doc, docs)
     for entry in doc.get("envs", [doc] if "variants" in doc else []):
         config = entry.get("config", {})
         if config.get("env") != spec.get("env_id"):
@@ -112,12 +111,12 @@ def _stored(bench: Path, docs: dict[tuple[str, int], dict[str, Any]]
     return {}
 
 
-def _warn_other_machine(bench: Path, doc: dict[str, Any],
-                        docs: dict[tuple[str, int], dict[str, Any]]) -> None:
+def _warn_other_machine(bench: Path, doc: dict[str, Any], docs: Sequence[dict[str, Any]]
+                        ) -> None:
     """Say on stderr when ``bench`` was made on another CPU model than the runs (or does not
     say on which): a seed's run is then the same run only up to a few updates, and the pairs
     are pairs by seed number, no tighter than independent runs."""
-    ours = {d["machine"] for d in docs.values() if "machine" in d}
+    ours = {d["machine"] for d in docs if "machine" in d}
     theirs = doc.get("machine")
     if theirs is not None and ours == {theirs}:
         return
@@ -268,6 +267,9 @@ def main() -> None:
                         help="folder for one PNG per runs folder: every variant's mean curve")
     args = parser.parse_args()
     thresholds = [folder_threshold(folder, args.threshold) for folder in args.folders]
+    for bench in args.against:  # once per report, not once per pass over the runs
+        _warn_other_machine(bench, json.loads(bench.read_text()),
+                            [d for f in args.folders for d in _files(f).values()])
     rows = [row for folder, threshold in zip(args.folders, thresholds, strict=True)
             for row in compare(folder, threshold, against=args.against)]
     if not rows:
