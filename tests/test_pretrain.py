@@ -299,3 +299,70 @@ def test_an_interrupted_state_save_keeps_the_previous_state(
         pretrain(config(dataset, tmp_path))
     assert state.read_bytes() == before
     assert [p.name for p in state.parent.iterdir()] == ["state.safetensors"]
+
+
+def test_fine_tuning_starts_from_the_checkpoint_and_never_validates_on_its_runs(
+        dataset: Path, tmp_path: Path) -> None:
+    first = pretrain(config(dataset, tmp_path / "first", val_fraction=0.5))
+    learned = set(json.loads((tmp_path / "first" / "config.json").read_text())
+                  ["training"]["train_runs"])
+    seen: list[Progress] = []
+    tuned = pretrain(config(dataset, tmp_path / "tuned", init=str(tmp_path / "first"),
+                            model=TIPLConfig(), val_fraction=0.5, steps=40, lr=1e-3),
+                     seen.append)
+    doc = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    # the shape is the checkpoint's (SMALL: context 6), not the TIPLConfig() default of 8
+    assert doc["model"]["context"] == 6 and tuned.predictor.horizons == (1, 2, 4)
+    assert set(doc["training"]["val_runs"]).isdisjoint(learned)
+    init = doc["training"]["init"]
+    assert init["source"] == str(tmp_path / "first")
+    assert set(init["training"]["train_runs"]) == learned
+    # the checkpoint to beat is the init, measured before the first step
+    assert seen[0].best_val_loss == pytest.approx(init["validation_loss"])
+    assert tuned.best_val_loss <= init["validation_loss"]
+    assert math.isfinite(first.best_val_loss)
+
+
+def test_fine_tuning_with_a_step_that_changes_nothing_keeps_the_init_weights(
+        dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pretrain(config(dataset, tmp_path / "first"))
+    start = load_predictor(tmp_path / "first")
+    with caplog.at_level("WARNING", logger="tipl_opt.pretrain"):
+        # lr so small and so few steps that no step can beat the init on held-out runs
+        tuned = pretrain(config(dataset, tmp_path / "tuned", init=str(tmp_path / "first"),
+                                model=TIPLConfig(), steps=2, eval_every=1, lr=1e-12))
+    init_loss = json.loads((tmp_path / "tuned" / "config.json").read_text())["training"][
+        "init"]["validation_loss"]
+    assert tuned.best_val_loss == init_loss and "unchanged" in caplog.text
+    tuned_state = tuned.predictor.net.state_dict()  # type: ignore[attr-defined]
+    for name, value in start.net.state_dict().items():  # type: ignore[attr-defined]
+        assert torch.equal(tuned_state[name], value), name
+
+
+def test_fine_tuning_refuses_model_settings_that_differ_from_the_checkpoint(
+        dataset: Path, tmp_path: Path) -> None:
+    pretrain(config(dataset, tmp_path / "first"))
+    with pytest.raises(ConfigError, match=r"context: 5 \(the checkpoint has 6\)"):
+        pretrain(config(dataset, tmp_path / "tuned", init=str(tmp_path / "first"),
+                        model=TIPLConfig(context=5, horizons=(1, 2, 4))))
+    with pytest.raises(ConfigError, match="starts from a TIPL checkpoint"):
+        pretrain(config(dataset, tmp_path / "tuned", init="linear", model=TIPLConfig()))
+    with pytest.raises(ConfigError, match="--init nowhere"):
+        pretrain(config(dataset, tmp_path / "tuned", init="nowhere", model=TIPLConfig()))
+    assert not (tmp_path / "tuned" / "model.safetensors").exists()
+
+
+def test_cli_fine_tunes_the_embedded_default(dataset: Path, tmp_path: Path) -> None:
+    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+    result = runner.invoke(app, ["pretrain", "--paths", str(dataset), "--out", str(tmp_path),
+                                 "--steps", "4", "--batch-size", "8", "--init", "default",
+                                 "--lr", "1e-4"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "config.json").read_text())
+    assert doc["training"]["init"]["source"] == "default"
+    assert doc["training"]["init"]["training"]["data"]["runs"] == 78
+    assert doc["model"] == load_predictor("default").config.model_dump(  # type: ignore[attr-defined]
+        mode="json")
+    bad = runner.invoke(app, ["pretrain", "--paths", str(dataset), "--out", str(tmp_path / "b"),
+                              "--steps", "4", "--init", "default", "--context", "5"])
+    assert bad.exit_code == 1 and "context: 5" in bad.output

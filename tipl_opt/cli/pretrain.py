@@ -79,6 +79,9 @@ def pretrain_command(
     resume: Annotated[bool | None, typer.Option("--resume/--restart",
                                                 help="Continue from OUT/.resume if there.")]
     = None,
+    init: Annotated[str | None, typer.Option(
+        help="Fine-tune: start from this checkpoint ('default' or a folder) instead of a "
+             "random init; the model's shape comes from it.")] = None,
     recipe: Annotated[str | None, typer.Option(
         help="How the data was made (stored in the checkpoint).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file; flags override.")]
@@ -87,13 +90,17 @@ def pretrain_command(
     """Pretrain a TIPL predictor on learning paths; keep the best checkpoint on held-out runs.
 
     Example: tipl pretrain --paths data/ --out predictor/ --steps 2000
+
+    Fine-tune the embedded predictor on new paths: tipl pretrain --paths data/ --init default
+    --out tuned/ --steps 500 --lr 3e-4
     """
     try:
         cfg = build_config(config, {"paths": paths, "out": out, "steps": steps,
                                     "batch_size": batch_size, "lr": lr,
                                     "val_fraction": val_fraction, "seed": seed,
                                     "device": device, "loader_workers": loader_workers,
-                                    "resume": resume, "recipe": recipe, "loss": loss},
+                                    "resume": resume, "recipe": recipe, "loss": loss,
+                                    "init": init},
                            {"context": context, "horizons": parse_ints(horizons, "1,2,4,8"),
                             "per_layer": per_layer, "residual": residual})
     except TiplError as exc:

@@ -49,6 +49,7 @@ class TIPLConfig(BaseModel):
     def _check(self) -> TIPLConfig:
         if self.rank is None:
             self.rank = self.context - 1
+            self.model_fields_set.discard("rank")  # derived, not given
         if not 1 <= self.rank <= self.context - 1:
             raise ValueError(f"rank must be in 1..context-1={self.context - 1}, got {self.rank}")
         if not self.horizons or min(self.horizons) < 1 or list(self.horizons) != sorted(

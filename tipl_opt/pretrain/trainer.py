@@ -16,7 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from tipl_opt import atomic
-from tipl_opt.errors import ConfigError, PathFormatError
+from tipl_opt.errors import ConfigError, PathFormatError, TiplError
 from tipl_opt.paths.reader import LearningPath, PathDataset
 from tipl_opt.predictors.base import CheckpointPredictor
 from tipl_opt.predictors.linear import LinearPredictor
@@ -63,6 +63,12 @@ class PretrainConfig(BaseModel):
     1 - cosine plus the absolute error of the log length (direction and length learned
     apart, so an uncertain direction does not shorten the move)."""
     model: TIPLConfig = Field(default_factory=TIPLConfig)
+    init: str | None = None
+    """Fine-tune: start from this checkpoint's weights (``default``, the embedded predictor, or
+    a folder written by ``tipl pretrain``) instead of a random init. The model's shape comes
+    from it (a model setting given that differs is an error); the runs it was trained on, by
+    name, are never held out for validation; and it is the checkpoint to beat: its own
+    validation loss, measured before the first step, is the first best."""
     recipe: str | None = None
     """Free text stored in the checkpoint: how the data was made (the command, seeds)."""
 
@@ -84,17 +90,44 @@ class PretrainResult:
     best_val_loss: float
 
 
-def split_runs(paths: list[LearningPath], val_fraction: float, seed: int
+def split_runs(paths: list[LearningPath], val_fraction: float, seed: int,
+               keep_in_training: set[str] | frozenset[str] = frozenset()
                ) -> tuple[list[LearningPath], list[LearningPath]]:
-    """Hold out whole runs (never windows of a training run) for validation."""
+    """Hold out whole runs (never windows of a training run) for validation, about
+    ``val_fraction`` of them, never one whose name is in ``keep_in_training`` (the runs a
+    fine-tuned checkpoint has already learned from)."""
     order = list(range(len(paths)))
     random.Random(seed).shuffle(order)
     n_val = round(len(paths) * val_fraction) if len(paths) > 1 else 0
     if val_fraction > 0 and len(paths) > 1:
         n_val = min(max(n_val, 1), len(paths) - 1)
-    val = sorted(order[:n_val])
-    train = sorted(order[n_val:])
+    eligible = [i for i in order if paths[i].name not in keep_in_training]
+    val = sorted(eligible[:n_val])
+    train = sorted(set(order) - set(val))
     return [paths[i] for i in train], [paths[i] for i in val]
+
+
+def load_init(config: PretrainConfig) -> TIPLPredictor:
+    """The checkpoint ``config.init`` names, checked against the model settings given."""
+    from tipl_opt.predictors.loading import load_predictor
+
+    try:
+        init = load_predictor(str(config.init), device="cpu")
+    except TiplError as exc:
+        raise ConfigError(f"--init {config.init}: {exc}") from exc
+    if not isinstance(init, TIPLPredictor):
+        kind = getattr(init, "name", type(init).__name__)
+        raise ConfigError(f"--init {config.init} is a {kind!r} predictor; fine-tuning starts "
+                          "from a TIPL checkpoint ('default' or a folder written by "
+                          "`tipl pretrain`)")
+    given = config.model.model_dump(include=config.model.model_fields_set)
+    theirs = init.config.model_dump()
+    conflicts = [f"{k}: {v!r} (the checkpoint has {theirs[k]!r})" for k, v in given.items()
+                 if v != theirs[k]]
+    if conflicts:
+        raise ConfigError(f"--init {config.init} fixes the model's shape; drop the model "
+                          "settings that differ: " + "; ".join(conflicts))
+    return init
 
 
 LENGTH_EPS = 1e-3
@@ -229,8 +262,11 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
             raise ConfigError(f"{resume_dir} was written with other settings ("
                               + "; ".join(changed[:5]) + "): rerun with those settings to "
                               "resume, pass --restart to start afresh, or use another --out")
-    mcfg = config.model
-    train_paths, val_paths = split_runs(runs, config.val_fraction, config.seed)
+    init = load_init(config) if config.init is not None else None
+    mcfg = init.config if init is not None else config.model
+    learned = {run_name(r) for r in (init.info.get("training") or {}).get("train_runs", [])
+               if isinstance(r, str)} if init is not None else set()
+    train_paths, val_paths = split_runs(runs, config.val_fraction, config.seed, learned)
     if not val_paths:
         logger.warning("only one run: validating on the training run itself")
         val_paths = train_paths
@@ -244,11 +280,14 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
                           else "cpu" if config.device == "auto" else config.device)
     torch.manual_seed(config.seed)
     predictor = TIPLPredictor(mcfg)
+    if init is not None:
+        predictor.net.load_state_dict(init.net.state_dict())
     net = predictor.net.to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     step, best = 0, math.inf
+    init_loss = None if init is None else _val_loss(net, val_samples, device, config.loss)
     if resuming:
         meta = load_state(resume_dir, net=net, optimizer=optimizer, generator=generator)
         try:
@@ -257,6 +296,14 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
             raise ConfigError(f"the resume state in {resume_dir} is corrupt ({exc}); delete "
                               f"{resume_dir} to start afresh (or pass --restart)") from exc
         logger.info("resuming from step %d", step)
+    elif init_loss is not None:
+        best = init_loss  # the checkpoint to beat
+        predictor.save(config.out)
+        logger.info("fine-tuning %s: validation loss %.4f before the first step", config.init,
+                    best)
+    init_record = None if init is None else {
+        "source": config.init, "training": init.info.get("training"),
+        "validation_loss": init_loss}
     started = time.perf_counter()
     train_loss = math.nan
     net.train()
@@ -290,6 +337,10 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
         if on_progress:
             on_progress(Progress(step, config.steps, train_loss, val_loss, best))
     del loader  # stops its workers
+    if init_loss is not None and best >= init_loss:
+        logger.warning("no fine-tuning step beat --init %s on the held-out runs (validation "
+                       "loss %.4f): the checkpoint written holds its weights unchanged",
+                       config.init, init_loss)
     best_predictor = load_checkpoint(config.out, device="cpu")
     assert isinstance(best_predictor, CheckpointPredictor)
     errors = horizon_errors({"tipl": best_predictor, "linear": LinearPredictor(mcfg.context)},
@@ -302,7 +353,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
         "train_runs": [ids[lp.path] for lp in train_paths],
         "val_runs": [ids[lp.path] for lp in val_paths], "steps": config.steps,
         "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
-        "loss": config.loss,
+        "loss": config.loss, "init": init_record,
         "recipe": config.recipe, "paths": str(config.paths),
         "wall_time_s": round(time.perf_counter() - started, 1)},
         validation={"loss": best, "windows": len(val_samples), **report})
