@@ -34,6 +34,7 @@ from tipl_opt.jump_value import (
     plan_jumps,
     rollout_steps,
 )
+from tipl_opt.jump_value.plan import learning_end
 from tipl_opt.paths import LearningPath, ParamSpec, PathWriter, Snapshot, TaggedParam
 from tipl_opt.plugins import get_plugin_manager
 
@@ -49,8 +50,10 @@ def _direction() -> torch.Tensor:
     return d / d.norm()
 
 
-def converging_path(path: Path, seed: int, snapshots: int = 24) -> LearningPath:
-    """Moves 5 units along d, exponentially slower, and oscillates across d."""
+def converging_path(path: Path, seed: int, snapshots: int = 24,
+                    returns: Sequence[float] | None = None) -> LearningPath:
+    """Moves 5 units along d, exponentially slower, and oscillates across d (stored returns:
+    ``returns``, or none)."""
     g = torch.Generator().manual_seed(seed)
     start, across = torch.randn(P, generator=g), torch.zeros(P)
     across[1::2] = torch.randn(P // 2, generator=g)
@@ -60,7 +63,8 @@ def converging_path(path: Path, seed: int, snapshots: int = 24) -> LearningPath:
         w = start + 5 * (1 - math.exp(-t / 10)) * _direction() + 0.3 * math.sin(1.3 * t) * across
         writer.add(Snapshot([TaggedParam("pi.weight", "actor", w[:30].reshape(5, 6)),
                              TaggedParam("vf.weight", "critic", w[30:])],
-                            t * 100, t * 10, float("nan"), float("nan")))
+                            t * 100, t * 10,
+                            float("nan") if returns is None else returns[t], float("nan")))
     return LearningPath(writer.finish())
 
 
@@ -176,6 +180,31 @@ def test_rollout_feeds_the_oracle_its_own_predictions(data: Path) -> None:
     report = measure_jumps(plan_jumps(config))
     oracle = [r for r in report["rows"] if r["predictor"] == "oracle"]
     assert oracle and all(r["rollout"] == [1, 1, 1, 1] and r["share"] == 1 for r in oracle)
+
+
+def test_the_learning_phase_ends_where_the_return_comes_within_a_tenth_of_its_best() -> None:
+    nan = float("nan")
+    assert learning_end(np.array([0.0, 10, 50, 95, 100, 98, 100])) == 3  # 95 >= 90
+    assert learning_end(np.array([nan, -500, -400, -90, -100])) == 3  # first finite: -500
+    assert learning_end(np.array([5.0, 4, 3])) == 2  # never improved: the whole run
+    assert learning_end(np.array([nan, nan])) == 1
+
+
+def test_learning_windows_end_before_the_plateau(tmp_path: Path) -> None:
+    # returns rise over the first 14 snapshots, then stay at the best
+    returns = [min(t, 14) * 10.0 for t in range(30)]
+    converging_path(tmp_path / "toy-s0.safetensors", 0, snapshots=30, returns=returns)
+    even = plan_jumps(JumpValueConfig(paths=tmp_path, horizons=(1, 2), windows_per_run=3))
+    learning = plan_jumps(JumpValueConfig(paths=tmp_path, horizons=(1, 2), windows_per_run=3,
+                                          windows="learning"))
+    assert [w.index for w in even.windows] == [7, 17, 27]
+    # 126 >= 0.9 * 140 first at t = 13: window ends from 7 to 12
+    assert [w.index for w in learning.windows] == [7, 10, 12]
+    flat = tmp_path / "flat"
+    converging_path(flat / "toy-s1.safetensors", 1, snapshots=30,
+                    returns=[min(t, 3) * 10.0 for t in range(30)])
+    with pytest.raises(ConfigError, match="within 10% of its best by snapshot"):
+        plan_jumps(JumpValueConfig(paths=flat, horizons=(1, 2), windows="learning"))
 
 
 def test_rollout_steps() -> None:

@@ -60,6 +60,9 @@ def jumps_command(
     episodes: Annotated[int, typer.Option(help="Evaluation episodes per weight vector.")] = 5,
     windows_per_run: Annotated[int, typer.Option(help="Window ends t per run, evenly spaced.")]
     = 4,
+    windows: Annotated[str, typer.Option(
+        help="even: window ends spread over the whole run; learning: only before its return "
+             "comes within 10% of its best.")] = "even",
     workers: Annotated[int, typer.Option(help="Windows evaluated in parallel processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for jump_value.json and jump_value.png.")]
@@ -73,7 +76,8 @@ def jumps_command(
         config = JumpValueConfig(paths=paths, predictors=tuple(predictor),
                                  horizons=parse_ints(horizons, "1,2,4,8") or (),
                                  rollout=rollout, episodes=episodes,
-                                 windows_per_run=windows_per_run, workers=workers, seed=seed)
+                                 windows_per_run=windows_per_run, windows=windows,  # type: ignore[arg-type]
+                                 workers=workers, seed=seed)
     except ValidationError as exc:
         fail("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}"
                        for e in exc.errors()).replace("_", "-"))

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -44,7 +44,12 @@ class JumpValueConfig(BaseModel):
     episodes: int = Field(default=5, ge=1)
     """Evaluation episodes per weight vector (the same start states for all of a run's)."""
     windows_per_run: int = Field(default=4, ge=1)
-    """Windows per run, their ends ``t`` evenly spaced over the run."""
+    """Windows per run, their ends ``t`` evenly spaced over the run (or over its learning
+    phase: ``windows``)."""
+    windows: Literal["even", "learning"] = "even"
+    """Where the window ends lie: ``even`` over the whole run; ``learning`` only before the
+    run's stored return first comes within ``LEARNED`` of its best (on a plateau, training on
+    gains nothing and a share of the improvement means nothing)."""
     workers: int = Field(default=1, ge=1)
     """Windows evaluated in parallel processes (one torch thread each)."""
     resamples: int = Field(default=2000, ge=100)
@@ -171,8 +176,31 @@ def predict_ahead(predictor: Predictor, run: LearningPath, index: int,
     return prediction
 
 
-def _window_ends(snapshots: int, context: int, longest: int, count: int) -> list[int]:
+LEARNED = 0.9
+"""``windows="learning"``: the learning phase ends at the first snapshot whose stored return
+covers this share of the way from the run's first return to its best."""
+
+
+def learning_end(returns: np.ndarray[Any, Any]) -> int:
+    """Index of the first snapshot whose return covers :data:`LEARNED` of the way from the
+    first (finite) return to the best; the last index when the run never improved."""
+    finite = np.flatnonzero(np.isfinite(returns))
+    if len(finite) == 0:
+        return len(returns) - 1
+    first, best = float(returns[finite[0]]), float(np.nanmax(returns[finite]))
+    if best <= first:
+        return len(returns) - 1
+    level = first + LEARNED * (best - first)
+    return int(next(i for i in finite if returns[i] >= level))
+
+
+def _window_ends(snapshots: int, context: int, longest: int, count: int,
+                 last: int | None = None) -> list[int]:
+    """``count`` window ends evenly spaced from the first full window to the last one whose
+    horizon fits in the run, and not after ``last``."""
     lo, hi = context - 1, snapshots - 1 - longest
+    if last is not None:
+        hi = min(hi, last)
     if hi < lo:
         return []
     return sorted({int(x) for x in np.rint(np.linspace(lo, hi, count))})
@@ -194,12 +222,18 @@ def plan_jumps(config: JumpValueConfig) -> JumpPlan:
             if run.name in training_runs(predictor):
                 logger.warning("%s was trained on %s: its numbers there are not held out",
                                label, run.name)
+        last = (max(learning_end(run.return_mean) - 1, 0) if config.windows == "learning"
+                else None)
         ends = _window_ends(run.num_snapshots, context, max(config.horizons),
-                            config.windows_per_run)
+                            config.windows_per_run, last)
         if not ends:
-            plan.skipped.append({"run": run.name, "reason": (
-                f"{run.num_snapshots} snapshots: too few for a context of {context} and a "
-                f"horizon of {max(config.horizons)}")})
+            reason = (f"{run.num_snapshots} snapshots: too few for a context of {context} and "
+                      f"a horizon of {max(config.horizons)}")
+            if last is not None and _window_ends(run.num_snapshots, context,
+                                                 max(config.horizons), 1):
+                reason = (f"its return is within {1 - LEARNED:.0%} of its best by snapshot "
+                          f"{last + 1}, before a window of {context} is full")
+            plan.skipped.append({"run": run.name, "reason": reason})
             continue
         plan.runs.append(run)
         plan.windows.extend(_plan_window(run, t, predictors, config) for t in ends)
