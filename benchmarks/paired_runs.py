@@ -204,13 +204,15 @@ def suite(folders: list[Path], thresholds: list[float], reps: int = 2000,
     columns: dict[str, list[np.ndarray]] = {}
     n = None
     per_folder = []
-    for folder, threshold in zip(folders, thresholds, strict=True):
-        runs = _runs(folder, against)
-        variants = {v for v, _ in runs}
-        seeds = sorted(set.intersection(*({s for v2, s in runs if v2 == v} for v in variants)))
-        per_folder.append((runs, variants, seeds, threshold))
+    loaded = [_runs(folder, against) for folder in folders]
+    # the variants every folder has; a variant only some folders have (a candidate still
+    # running) neither joins the suite nor limits its seeds
+    common = set.intersection(*({v for v, _ in runs} for runs in loaded))
+    for runs, threshold in zip(loaded, thresholds, strict=True):
+        seeds = sorted(set.intersection(*({s for v2, s in runs if v2 == v} for v in common))
+                       if common else set())
+        per_folder.append((runs, common, seeds, threshold))
         n = len(seeds) if n is None else min(n, len(seeds))
-    common = set.intersection(*(v for _, v, _, _ in per_folder))
     if "base" not in common or not n:
         raise SystemExit("--suite needs base runs and paired seeds in every folder")
     for runs, _, seeds, threshold in per_folder:

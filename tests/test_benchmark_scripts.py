@@ -153,6 +153,31 @@ def test_paired_runs_compares_each_tipl_run_with_the_base_run_of_its_seed(tmp_pa
     assert empty.returncode != 0 and "no paired runs" in empty.stderr
 
 
+def test_the_suite_leaves_out_a_variant_that_not_every_folder_has(tmp_path: Path) -> None:
+    def write(folder: str, seed: int, variant: str, returns: list[float]) -> None:
+        runs = tmp_path / folder / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        curve = [[1000 * i, r, 0.0] for i, r in enumerate(returns)]
+        (runs / f"sb3-ppo-Toy-v0-s{seed}-{variant}.json").write_text(json.dumps(
+            {"format": "tipl-run-result", "curve": curve}))
+
+    for folder in ("a", "b"):
+        for seed in (0, 1):
+            write(folder, seed, "base", [0, 0, 100, 100])
+            write(folder, seed, "tipl-default", [0, 100, 100, 100])
+    write("a", 0, "tipl-new", [100, 100, 100, 100])  # a candidate with one seed, in one folder
+    out = tmp_path / "suite.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
+                             str(tmp_path / "a"), str(tmp_path / "b"), "--threshold", "100",
+                             "--suite", "--out", str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())["suite"]
+    assert doc["runs_per_folder"] == 2  # not cut to the candidate's one seed
+    assert set(doc["iqm_steps"]) == {"base", "tipl-default"}
+    assert doc["iqm_steps"]["tipl-default"]["iqm"] == pytest.approx(0.5)
+
+
 def test_paired_runs_pairs_new_runs_with_the_stored_runs_of_a_benchmark(tmp_path: Path
                                                                          ) -> None:
     spec = {"algo": "ppo", "env_id": "Toy-v0", "total_steps": 3000, "every": 1000,
