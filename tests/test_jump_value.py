@@ -35,7 +35,14 @@ from tipl_opt.jump_value import (
     rollout_steps,
 )
 from tipl_opt.jump_value.plan import learning_end
-from tipl_opt.paths import LearningPath, ParamSpec, PathWriter, Snapshot, TaggedParam
+from tipl_opt.paths import (
+    LearningPath,
+    ParamSpec,
+    PathDataset,
+    PathWriter,
+    Snapshot,
+    TaggedParam,
+)
 from tipl_opt.plugins import get_plugin_manager
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
@@ -228,6 +235,25 @@ def test_runs_too_short_for_the_horizon_are_refused(data: Path) -> None:
     config = JumpValueConfig(paths=data, horizons=(1, 20), predictors=("linear",))
     with pytest.raises(ConfigError, match="too few for a context of 8"):
         plan_jumps(config)
+
+
+def test_held_out_only_skips_the_runs_a_predictor_or_its_init_was_trained_on(
+        data: Path, tmp_path: Path) -> None:
+    from tipl_opt.predictors import TIPLConfig, TIPLPredictor
+
+    runs = sorted(lp.name for lp in PathDataset(data))
+    model = TIPLPredictor(TIPLConfig(context=8, horizons=(1, 2), d_model=16, heads=2, layers=1))
+    # fine-tuned: trained on the second run, starting from a checkpoint trained on the first
+    model.save(tmp_path / "tuned", training={"train_runs": [runs[1]], "init": {
+        "source": "default", "training": {"train_runs": [f"ppo/Toy-v0/{runs[0]}"]}}})
+    config = JumpValueConfig(paths=data, predictors=(str(tmp_path / "tuned"),), horizons=(1, 2),
+                             windows_per_run=1)
+    assert {w.run.name for w in plan_jumps(config).windows} == set(runs)  # measured, warned
+    strict = JumpValueConfig(paths=data, predictors=(str(tmp_path / "tuned"),),
+                             horizons=(1, 2), windows_per_run=1, held_out_only=True)
+    with pytest.raises(ConfigError, match=r"all 2 runs were skipped \(the first, .*tuned was "
+                                          "trained on it"):
+        plan_jumps(strict)
 
 
 def test_cli_writes_json_and_plot(data: Path, tmp_path: Path) -> None:

@@ -63,6 +63,8 @@ def jumps_command(
     windows: Annotated[str, typer.Option(
         help="even: window ends spread over the whole run; learning: only before its return "
              "comes within 10% of its best.")] = "even",
+    held_out_only: Annotated[bool, typer.Option(
+        help="Skip the runs a predictor was trained on (by name) instead of warning.")] = False,
     workers: Annotated[int, typer.Option(help="Windows evaluated in parallel processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for jump_value.json and jump_value.png.")]
@@ -77,7 +79,7 @@ def jumps_command(
                                  horizons=parse_ints(horizons, "1,2,4,8") or (),
                                  rollout=rollout, episodes=episodes,
                                  windows_per_run=windows_per_run, windows=windows,  # type: ignore[arg-type]
-                                 workers=workers, seed=seed)
+                                 held_out_only=held_out_only, workers=workers, seed=seed)
     except ValidationError as exc:
         fail("; ".join(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}"
                        for e in exc.errors()).replace("_", "-"))

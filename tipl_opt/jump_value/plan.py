@@ -18,7 +18,7 @@ from tipl_opt.errors import ConfigError, TiplError
 from tipl_opt.paths import LearningPath, PathDataset
 from tipl_opt.paths.spec import ParamSpec
 from tipl_opt.predictors import Predictor, load_predictor
-from tipl_opt.pretrain.trainer import run_name
+from tipl_opt.pretrain.trainer import trained_run_names
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class JumpValueConfig(BaseModel):
     """Where the window ends lie: ``even`` over the whole run; ``learning`` only before the
     run's stored return first comes within ``LEARNED`` of its best (on a plateau, training on
     gains nothing and a share of the improvement means nothing)."""
+    held_out_only: bool = False
+    """Skip every run that one of the predictors was trained on (by name), instead of measuring
+    it with a warning: ``paths`` can then be the whole data folder."""
     workers: int = Field(default=1, ge=1)
     """Windows evaluated in parallel processes (one torch thread each)."""
     resamples: int = Field(default=2000, ge=100)
@@ -217,11 +220,16 @@ def plan_jumps(config: JumpValueConfig) -> JumpPlan:
         raise ConfigError(f"no learning paths (*.safetensors) in {config.paths}")
     context = max(p.context for p in predictors.values())
     plan = JumpPlan(config, predictors, labels, [], [])
+    seen = {label: training_runs(predictor) for label, predictor in predictors.items()}
     for run in runs:
-        for label, predictor in predictors.items():
-            if run.name in training_runs(predictor):
-                logger.warning("%s was trained on %s: its numbers there are not held out",
-                               label, run.name)
+        trained = [label for label in predictors if run.name in seen[label]]
+        if trained and config.held_out_only:
+            plan.skipped.append({"run": run.name,
+                                 "reason": f"{', '.join(trained)} was trained on it"})
+            continue
+        for label in trained:
+            logger.warning("%s was trained on %s: its numbers there are not held out",
+                           label, run.name)
         last = (max(learning_end(run.return_mean) - 1, 0) if config.windows == "learning"
                 else None)
         ends = _window_ends(run.num_snapshots, context, max(config.horizons),
@@ -238,8 +246,9 @@ def plan_jumps(config: JumpValueConfig) -> JumpPlan:
         plan.runs.append(run)
         plan.windows.extend(_plan_window(run, t, predictors, config) for t in ends)
     if not plan.windows:
-        raise ConfigError("no run is long enough for the predictors' context and the longest "
-                          f"horizon: {plan.skipped[0]['reason']}")
+        first = plan.skipped[0]
+        raise ConfigError(f"no window to measure: all {len(plan.skipped)} runs were skipped "
+                          f"(the first, {first['run']}: {first['reason']})")
     return plan
 
 
@@ -285,9 +294,7 @@ def _plan_window(run: LearningPath, t: int, predictors: dict[str, Predictor],
 def training_runs(predictor: Predictor) -> set[str]:
     """The names of the runs ``predictor`` was trained on (a run recorded by its path, where
     two runs shared a name, counts by name: a run of that name may have been seen)."""
-    training = getattr(predictor, "info", {}).get("training", {})
-    ids = training.get("train_runs", []) if isinstance(training, dict) else []
-    return {run_name(str(i)) for i in ids}
+    return trained_run_names(getattr(predictor, "info", {}))
 
 
 def sources_seen(predictor: Predictor) -> set[str] | None:

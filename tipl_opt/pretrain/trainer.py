@@ -197,6 +197,18 @@ def run_name(run_id: str) -> str:
     return run_id.rsplit("/", 1)[-1]
 
 
+def trained_run_names(info: dict[str, Any]) -> set[str]:
+    """The names of the runs a checkpoint (its ``info``: the config.json fields beyond the
+    model) was trained on, the runs of the checkpoint it was fine-tuned from included."""
+    names: set[str] = set()
+    training = info.get("training") if isinstance(info, dict) else None
+    while isinstance(training, dict):
+        names |= {run_name(str(i)) for i in training.get("train_runs", []) or []}
+        init = training.get("init")
+        training = init.get("training") if isinstance(init, dict) else None
+    return names
+
+
 def _data_summary(paths: list[LearningPath]) -> dict[str, Any]:
     groups = Counter(f"{lp.library}/{lp.algorithm}/{lp.env_id}" for lp in paths)
     return {"runs": len(paths), "by_source": dict(sorted(groups.items())),
@@ -264,8 +276,7 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
                               "resume, pass --restart to start afresh, or use another --out")
     init = load_init(config) if config.init is not None else None
     mcfg = init.config if init is not None else config.model
-    learned = {run_name(r) for r in (init.info.get("training") or {}).get("train_runs", [])
-               if isinstance(r, str)} if init is not None else set()
+    learned = trained_run_names(init.info) if init is not None else set()
     train_paths, val_paths = split_runs(runs, config.val_fraction, config.seed, learned)
     if not val_paths:
         logger.warning("only one run: validating on the training run itself")
