@@ -366,3 +366,14 @@ def test_cli_fine_tunes_the_embedded_default(dataset: Path, tmp_path: Path) -> N
     bad = runner.invoke(app, ["pretrain", "--paths", str(dataset), "--out", str(tmp_path / "b"),
                               "--steps", "4", "--init", "default", "--context", "5"])
     assert bad.exit_code == 1 and "context: 5" in bad.output
+
+
+def test_fine_tuning_on_only_the_inits_runs_says_validation_is_not_held_out(
+        dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pretrain(config(dataset, tmp_path / "first", val_fraction=0.0))
+    with caplog.at_level("WARNING", logger="tipl_opt.pretrain"):
+        pretrain(config(dataset, tmp_path / "tuned", init=str(tmp_path / "first"),
+                        model=TIPLConfig(), steps=2, eval_every=1))
+    assert "--init was trained on every one" in caplog.text
+    training = json.loads((tmp_path / "tuned" / "config.json").read_text())["training"]
+    assert training["val_runs"] == training["train_runs"] and len(training["train_runs"]) == 6

@@ -279,7 +279,10 @@ def pretrain(config: PretrainConfig, on_progress: Callable[[Progress], None] | N
     learned = trained_run_names(init.info) if init is not None else set()
     train_paths, val_paths = split_runs(runs, config.val_fraction, config.seed, learned)
     if not val_paths:
-        logger.warning("only one run: validating on the training run itself")
+        logger.warning("no run to hold out (%s): validating on the training runs, so the "
+                       "validation loss is not a held-out one",
+                       "only one run" if len(runs) == 1 else "--val-fraction 0"
+                       if config.val_fraction == 0 else "--init was trained on every one")
         val_paths = train_paths
     train_src = WindowSource(train_paths, mcfg.context, mcfg.horizons, mcfg.r, mcfg.per_layer)
     val_src = WindowSource(val_paths, mcfg.context, mcfg.horizons, mcfg.r, mcfg.per_layer)
