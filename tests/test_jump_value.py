@@ -197,12 +197,14 @@ def test_the_learning_phase_ends_where_the_return_comes_within_a_tenth_of_its_be
     assert learning_end(np.array([nan, nan])) == 1
 
 
-def test_learning_windows_end_before_the_plateau(tmp_path: Path) -> None:
+def test_learning_windows_end_before_the_plateau(data: Path, tmp_path: Path) -> None:
+    # ``data`` registers the synthetic adapter that evaluates these runs
     # returns rise over the first 14 snapshots, then stay at the best
     returns = [min(t, 14) * 10.0 for t in range(30)]
-    converging_path(tmp_path / "toy-s0.safetensors", 0, snapshots=30, returns=returns)
-    even = plan_jumps(JumpValueConfig(paths=tmp_path, horizons=(1, 2), windows_per_run=3))
-    learning = plan_jumps(JumpValueConfig(paths=tmp_path, horizons=(1, 2), windows_per_run=3,
+    runs = tmp_path / "plateau"
+    converging_path(runs / "toy-s0.safetensors", 0, snapshots=30, returns=returns)
+    even = plan_jumps(JumpValueConfig(paths=runs, horizons=(1, 2), windows_per_run=3))
+    learning = plan_jumps(JumpValueConfig(paths=runs, horizons=(1, 2), windows_per_run=3,
                                           windows="learning"))
     assert [w.index for w in even.windows] == [7, 17, 27]
     # 126 >= 0.9 * 140 first at t = 13: window ends from 7 to 12
@@ -254,6 +256,28 @@ def test_held_out_only_skips_the_runs_a_predictor_or_its_init_was_trained_on(
     with pytest.raises(ConfigError, match=r"all 2 runs were skipped \(the first, .*tuned was "
                                           "trained on it"):
         plan_jumps(strict)
+
+
+def test_a_run_of_a_library_without_an_adapter_is_skipped_not_failed(data: Path,
+                                                                     tmp_path: Path) -> None:
+    import shutil
+
+    from tipl_opt.jump_value.plot import plot_report
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(data, folder)
+    writer = PathWriter(folder / "sup-s0.safetensors", {
+        "library": "torch", "algorithm": "adam", "env_id": "regression", "seed": 0})
+    for t in range(24):
+        writer.add(Snapshot([TaggedParam("w", "actor", torch.full((4,), float(t)))],
+                            t * 10, t, -1.0 / (t + 1), 0.0))
+    writer.finish()
+    plan = plan_jumps(JumpValueConfig(paths=folder, horizons=(1,), windows_per_run=1))
+    assert len(plan.runs) == 2
+    (skipped,) = plan.skipped
+    assert "no adapter for its library 'torch'" in skipped["reason"]
+    assert plot_report({"aggregates": [], "predictors": [], "settings": {"horizons": [1]}},
+                       tmp_path / "out") is None
 
 
 def test_cli_writes_json_and_plot(data: Path, tmp_path: Path) -> None:

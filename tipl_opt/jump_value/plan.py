@@ -220,8 +220,16 @@ def plan_jumps(config: JumpValueConfig) -> JumpPlan:
         raise ConfigError(f"no learning paths (*.safetensors) in {config.paths}")
     context = max(p.context for p in predictors.values())
     plan = JumpPlan(config, predictors, labels, [], [])
+    from tipl_opt.plugins import adapters
+
+    installed = adapters()
     seen = {label: training_runs(predictor) for label, predictor in predictors.items()}
     for run in runs:
+        if run.library not in installed:
+            plan.skipped.append({"run": run.name, "reason": (
+                f"no adapter for its library {run.library!r} (installed: "
+                f"{', '.join(sorted(installed))}): its weights cannot be evaluated")})
+            continue
         trained = [label for label in predictors if run.name in seen[label]]
         if trained and config.held_out_only:
             plan.skipped.append({"run": run.name,

@@ -20,7 +20,7 @@ def plot_report(report: dict[str, Any], out: str | os.PathLike[str]) -> Path | N
     """One column per env and algorithm, horizon on the x axis. Top: the mean return gain of
     each predictor's jump over the weights at t, with its bootstrap interval, and the real gain
     of training on (black). Bottom: the share of means, clipped to [-3, 3]. ``None`` if
-    matplotlib is not installed."""
+    matplotlib is not installed or nothing was measured."""
     try:
         import matplotlib
 
@@ -31,6 +31,9 @@ def plot_report(report: dict[str, Any], out: str | os.PathLike[str]) -> Path | N
         return None
     aggs = report["aggregates"]
     groups = sorted({(a["library"], a["algorithm"], a["env_id"]) for a in aggs})
+    if not groups:
+        logger.warning("no window was measured (see the report's errors): no plot")
+        return None
     labels = [p["label"] for p in report["predictors"]]
     horizons = report["settings"]["horizons"]
     fig, axes = plt.subplots(2, len(groups), figsize=(4.2 * len(groups), 6.6), squeeze=False,
