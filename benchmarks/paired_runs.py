@@ -1,11 +1,13 @@
 """Seed-by-seed comparison of the runs a ``tipl train --compare`` (or ``tipl bench``) kept.
 
-    python benchmarks/paired_runs.py [--threshold 950] runs/ip [runs/acrobot ...] [--suite]
+    python benchmarks/paired_runs.py [--threshold 950 | --threshold idp=500 ...] runs/ip
+        [runs/acrobot ...] [--suite]
         [--against results/bench-speedup.json] [--plot plots/]
 
 A TIPL run equals the base run of its seed until its first jump, so the honest comparison is
 paired: for every seed that has both, the ratio of env steps until the evaluation return first
-reaches the threshold (``--threshold``, else each folder's env's solved level from
+reaches the threshold (``--threshold``: one number for every folder, or ``NAME=VALUE`` for the
+folder named NAME, repeatable; else each folder's env's solved level from
 :func:`tipl_opt.thresholds.threshold_for`; a run that never does counts as 1.1 x its budget),
 the difference of the mean evaluation return over training (AUC, here the plain mean over the
 evaluations; the bench's trapezoid AUC weighs the first and last half as much) and whether the
@@ -138,8 +140,25 @@ def _runs(folder: Path, against: Sequence[Path] = ()) -> dict[tuple[str, int], C
     return runs
 
 
-def folder_threshold(folder: Path, given: float | None) -> float:
-    """``given``, else the solved level of the env the folder's runs trained on."""
+def parse_thresholds(given: Sequence[str]) -> dict[str | None, float]:
+    """``--threshold`` values: ``{None: value}`` for a bare number (every folder), ``{name:
+    value}`` for ``NAME=VALUE`` (the folder named NAME)."""
+    out: dict[str | None, float] = {}
+    for item in given:
+        name, _, value = item.rpartition("=")
+        try:
+            out[name or None] = float(value)
+        except ValueError:
+            raise SystemExit(f"--threshold {item!r}: expected a number or FOLDER=NUMBER, e.g. "
+                             "--threshold 950 or --threshold idp=500") from None
+    return out
+
+
+def folder_threshold(folder: Path, given: float | dict[str | None, float] | None) -> float:
+    """``given`` (a number, or by folder name with ``None`` for any other folder), else the
+    solved level of the env the folder's runs trained on."""
+    if isinstance(given, dict):
+        given = given.get(folder.name, given.get(None))
     if given is not None:
         return given
     from tipl_opt.thresholds import threshold_for
@@ -257,8 +276,10 @@ def plot_folder(folder: Path, threshold: float, out: Path, against: Sequence[Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+", help="--out folders of tipl train")
-    parser.add_argument("--threshold", type=float,
-                        help="return that counts as solved (default: each folder's env's)")
+    parser.add_argument("--threshold", action="append", default=[],
+                        help="return that counts as reached: a number for every folder, or "
+                        "FOLDER=NUMBER for one (repeatable; default: each folder's env's "
+                        "solved level)")
     parser.add_argument("--suite", action="store_true",
                         help="also the IQM of normalised steps over all folders (rliable)")
     parser.add_argument("--against", type=Path, action="append", default=[],
@@ -268,7 +289,12 @@ def main() -> None:
     parser.add_argument("--plot", type=Path,
                         help="folder for one PNG per runs folder: every variant's mean curve")
     args = parser.parse_args()
-    thresholds = [folder_threshold(folder, args.threshold) for folder in args.folders]
+    given = parse_thresholds(args.threshold)
+    unknown = set(given) - {None} - {folder.name for folder in args.folders}
+    if unknown:
+        raise SystemExit("--threshold names no folder given: "
+                         + ", ".join(sorted(map(str, unknown))))
+    thresholds = [folder_threshold(folder, given) for folder in args.folders]
     for bench in args.against:  # once per report, not once per pass over the runs
         _warn_other_machine(bench, json.loads(bench.read_text()),
                             [d for f in args.folders for d in _files(f).values()])
@@ -285,7 +311,7 @@ def main() -> None:
               f"AUC {r['auc_diff_mean']:+.1f} ± {r['auc_diff_ci95']:.1f}, higher on "
               f"{r['auc_higher']}  ending below threshold {r['final_below_threshold']} "
               f"(base {r['base_final_below_threshold']})")
-    doc: dict[str, Any] = {"threshold": args.threshold, "thresholds": thresholds, "rows": rows}
+    doc: dict[str, Any] = {"threshold": given.get(None), "thresholds": thresholds, "rows": rows}
     if args.suite:
         doc["suite"] = suite(args.folders, thresholds, against=args.against)
         for v, row in doc["suite"]["iqm_steps"].items():

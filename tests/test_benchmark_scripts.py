@@ -178,6 +178,30 @@ def test_the_suite_leaves_out_a_variant_that_not_every_folder_has(tmp_path: Path
     assert doc["iqm_steps"]["tipl-default"]["iqm"] == pytest.approx(0.5)
 
 
+def test_paired_runs_takes_a_threshold_per_folder(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        runs = tmp_path / folder / "runs"
+        runs.mkdir(parents=True)
+        for variant, returns in (("base", [0, 50, 100, 100]), ("tipl-default", [50, 50, 100, 100])):
+            curve = [[1000 * i, r, 0.0] for i, r in enumerate(returns)]
+            (runs / f"sb3-ppo-Toy-v0-s0-{variant}.json").write_text(json.dumps(
+                {"format": "tipl-run-result", "curve": curve}))
+    out = tmp_path / "paired.json"
+    script = [sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"), str(tmp_path / "a"),
+              str(tmp_path / "b")]
+    result = subprocess.run([*script, "--threshold", "100", "--threshold", "b=50", "--out",
+                             str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["thresholds"] == [100.0, 50.0]
+    # a: TIPL and base both reach 100 at 2000; b: TIPL reaches 50 at 0, the base at 1000
+    assert [row["earlier"] for row in doc["rows"]] == [0, 1]
+    for bad, message in ((["--threshold", "c=5"], "names no folder"),
+                         (["--threshold", "b=x"], "expected a number")):
+        refused = subprocess.run([*script, *bad], capture_output=True, text=True, timeout=300)
+        assert refused.returncode != 0 and message in refused.stderr
+
+
 def test_paired_runs_pairs_new_runs_with_the_stored_runs_of_a_benchmark(tmp_path: Path
                                                                          ) -> None:
     spec = {"algo": "ppo", "env_id": "Toy-v0", "total_steps": 3000, "every": 1000,

@@ -51,6 +51,23 @@ def test_thresholds_have_a_source() -> None:
     assert threshold_for("MountainCar-v0") == (-110.0, "gymnasium registration reward_threshold")
 
 
+def test_a_given_threshold_replaces_the_envs_solved_level_and_says_so() -> None:
+    from tipl_opt.bench.runner import task_config
+    from tipl_opt.bench.suites import BenchTask
+    from tipl_opt.train import empty_summary
+
+    own = empty_summary(TrainConfig(env="InvertedDoublePendulum-v5"), [(BASE, None)])
+    assert (own.variants[BASE].threshold, own.threshold_source) == (
+        9100.0, "gymnasium registration reward_threshold")
+    given = empty_summary(TrainConfig(env="InvertedDoublePendulum-v5", threshold=500),
+                          [(BASE, None)])
+    assert given.variants[BASE].threshold == 500.0 and "given" in given.threshold_source
+    task = BenchTask("InvertedDoublePendulum-v5", "sb3", "ppo", 1000, 100, threshold=500)
+    assert task_config(task, 1, 0, Path("out")).threshold == 500.0
+    assert task_config(BenchTask("CartPole-v1", "sb3", "ppo", 1000, 100), 1, 0,
+                       Path("out")).threshold is None
+
+
 def test_suites_are_defined_and_unknown_ones_refused() -> None:
     assert {t.env for t in get_suite("classic")} == {
         "CartPole-v1", "Acrobot-v1", "Pendulum-v1", "InvertedPendulum-v5"}

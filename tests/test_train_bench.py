@@ -19,10 +19,13 @@ def test_train_compare_runs_base_and_tipl_on_the_same_seed(tmp_path: Path) -> No
                                  "--predictor", "linear", "--compare", "--eval-episodes", "1",
                                  "--hidden", "16", "--out", str(tmp_path), "--save-paths",
                                  "--hp", "n_steps=128", "--hp", "batch_size=64",
-                                 "--jump", "snapshot_every=1"])  # a snapshot every rollout
+                                 "--jump", "snapshot_every=1",  # a snapshot every rollout
+                                 "--threshold", "30"])  # not CartPole's solved level, 475
     assert result.exit_code == 0, result.output
     assert "base" in result.output and "tipl:linear" in result.output
+    assert "env steps to 30" in result.output
     doc = json.loads((tmp_path / "results.json").read_text())
+    assert (doc["threshold"], doc["threshold_source"]) == (30.0, "given (--threshold)")
     assert set(doc["variants"]) == {"base", "tipl:linear"}
     base, tipl = doc["variants"]["base"], doc["variants"]["tipl:linear"]
     assert base["seeds"] == tipl["seeds"] == [0]

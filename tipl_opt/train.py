@@ -46,6 +46,11 @@ class TrainConfig(BaseModel):
     """Also train the base optimizer on the same seeds, side by side."""
     every: int | None = Field(default=None, gt=0)
     """Env steps between evaluations (default: steps / 40)."""
+    threshold: float | None = None
+    """Return that "env steps to threshold" measures against; default: the env's solved level
+    (:func:`tipl_opt.thresholds.threshold_for`). A target sized to the budget for an env whose
+    solved level no short run reaches; it only measures, it changes no run (the return
+    watchdog still holds jumps at the env's solved level)."""
     eval_episodes: int = Field(default=5, ge=1)
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: Activation = "tanh"
@@ -197,7 +202,8 @@ def check(config: TrainConfig) -> None:
 
 def empty_summary(config: TrainConfig, variants: Sequence[tuple[str, TIPLSetup | None]]
                   ) -> TrainSummary:
-    threshold = threshold_for(config.env)
+    threshold = ((config.threshold, "given (--threshold)") if config.threshold is not None
+                 else threshold_for(config.env))
     return TrainSummary(config, {name: VariantSummary(name, threshold=threshold[0]
                                                       if threshold else None)
                                  for name, _ in variants},

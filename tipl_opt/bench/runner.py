@@ -42,7 +42,7 @@ def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
     setup = setup or TIPLSetup()
     return TrainConfig(lib=task.lib, algo=task.algo, env=task.env, steps=task.steps,
                        predictor=setup.predictor,
-                       seed=seed, seeds=seeds, every=task.every,
+                       seed=seed, seeds=seeds, every=task.every, threshold=task.threshold,
                        eval_episodes=task.eval_episodes, hyperparams=task.hyperparams,
                        hidden_sizes=task.hidden_sizes, jump=setup.jump, guard=setup.guard,
                        guard_limit=setup.guard_limit, value_limit=setup.value_limit,

@@ -140,6 +140,8 @@ def train_command(
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     seeds: Annotated[int, typer.Option(help="Number of seeds.")] = 1,
     every: Annotated[int | None, typer.Option(help="Env steps between evaluations.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Return to measure env steps to (default: the env's solved level).")] = None,
     eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 5,
     hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 64,64.")] = None,
     workers: Annotated[int, typer.Option(help="Runs in parallel processes.")] = 1,
@@ -172,7 +174,7 @@ def train_command(
     """
     options: dict[str, Any] = {
         "lib": lib, "algo": algo, "env": env, "steps": steps, "predictor": predictor,
-        "compare": compare, "seed": seed, "seeds": seeds, "every": every,
+        "compare": compare, "seed": seed, "seeds": seeds, "every": every, "threshold": threshold,
         "eval_episodes": eval_episodes, "workers": workers, "executor": executor,
         "address": address, "tensorboard": tensorboard, "out": out,
         "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit,
