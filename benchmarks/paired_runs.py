@@ -10,8 +10,10 @@ reaches the threshold (``--threshold``: one number for every folder, or ``NAME=V
 folder named NAME, repeatable; else each folder's env's solved level from
 :func:`tipl_opt.thresholds.threshold_for`; a run that never does counts as 1.1 x its budget),
 the difference of the mean evaluation return over training (AUC, here the plain mean over the
-evaluations; the bench's trapezoid AUC weighs the first and last half as much) and whether the
-run ends below the threshold.
+evaluations; the bench's trapezoid AUC weighs the first and last half as much), whether the
+run ends below the threshold, and (run files that record ``jump_steps``) how many accepted
+jumps the run made before its base run reached the threshold: a task whose runs make none or
+one cannot show what a jump is worth.
 Per variant: the median ratio with a 95% bootstrap interval over seeds, how many seeds were
 earlier / later with a two-sided sign test, the mean AUC difference with a normal 95%
 interval, and the runs ending below the threshold against the base's. ``--suite``: over every
@@ -176,9 +178,12 @@ def compare(folder: Path, threshold: float, resamples: int = 4000,
     """One row per TIPL variant of ``folder/runs`` (and of ``against``), paired with its base
     runs by seed."""
     runs = _runs(folder, against)
+    jump_steps = {key: doc["jump_steps"] for key, doc in _files(folder).items()
+                  if isinstance(doc.get("jump_steps"), list)}
     rows = []
     for variant in sorted({v for v, _ in runs} - {"base"}):
         ratios, auc_diffs, below, base_below = [], [], 0, 0
+        jumps_before: list[int] = []
         for (v, seed), file in sorted(runs.items()):
             if v != variant or ("base", seed) not in runs:
                 continue
@@ -188,6 +193,9 @@ def compare(folder: Path, threshold: float, resamples: int = 4000,
             # solved at the first evaluation, before any jump: the paired runs are identical
             ratios.append(min(reach, 1.1 * end) / b_steps if b_steps > 0 else 1.0)
             auc_diffs.append(auc - b_auc)
+            if (variant, seed) in jump_steps:  # run files since jump steps were recorded
+                jumps_before.append(sum(s < min(b_reach, b_end)
+                                        for s in jump_steps[(variant, seed)]))
             below += final < threshold
             base_below += b_final < threshold
         if not ratios:
@@ -206,7 +214,9 @@ def compare(folder: Path, threshold: float, resamples: int = 4000,
                      "sign_test_p": _sign_test(earlier, later),
                      "auc_diff_mean": statistics.fmean(auc_diffs), "auc_diff_ci95": spread,
                      "auc_higher": sum(d > 0 for d in auc_diffs),
-                     "final_below_threshold": below, "base_final_below_threshold": base_below})
+                     "final_below_threshold": below, "base_final_below_threshold": base_below,
+                     "jumps_before_base_threshold": statistics.median(jumps_before)
+                     if jumps_before else None})
     return rows
 
 
@@ -310,7 +320,9 @@ def main() -> None:
               f"{r['earlier']} / later {r['later']} (sign test p = {r['sign_test_p']:.2f})  "
               f"AUC {r['auc_diff_mean']:+.1f} ± {r['auc_diff_ci95']:.1f}, higher on "
               f"{r['auc_higher']}  ending below threshold {r['final_below_threshold']} "
-              f"(base {r['base_final_below_threshold']})")
+              f"(base {r['base_final_below_threshold']})"
+              + ("" if r["jumps_before_base_threshold"] is None else
+                 f"  jumps before the base reached it {r['jumps_before_base_threshold']:g}"))
     doc: dict[str, Any] = {"threshold": given.get(None), "thresholds": thresholds, "rows": rows}
     if args.suite:
         doc["suite"] = suite(args.folders, thresholds, against=args.against)

@@ -185,7 +185,8 @@ def test_paired_runs_takes_a_threshold_per_folder(tmp_path: Path) -> None:
         for variant, returns in (("base", [0, 50, 100, 100]), ("tipl-default", [50, 50, 100, 100])):
             curve = [[1000 * i, r, 0.0] for i, r in enumerate(returns)]
             (runs / f"sb3-ppo-Toy-v0-s0-{variant}.json").write_text(json.dumps(
-                {"format": "tipl-run-result", "curve": curve}))
+                {"format": "tipl-run-result", "curve": curve, "jump_steps": [
+                    500, 1500, 2500] if variant != "base" else []}))
     out = tmp_path / "paired.json"
     script = [sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"), str(tmp_path / "a"),
               str(tmp_path / "b")]
@@ -196,6 +197,9 @@ def test_paired_runs_takes_a_threshold_per_folder(tmp_path: Path) -> None:
     assert doc["thresholds"] == [100.0, 50.0]
     # a: TIPL and base both reach 100 at 2000; b: TIPL reaches 50 at 0, the base at 1000
     assert [row["earlier"] for row in doc["rows"]] == [0, 1]
+    # jumps at 500, 1500, 2500: two before the base reached 100 (a), one before 50 (b)
+    assert [row["jumps_before_base_threshold"] for row in doc["rows"]] == [2, 1]
+    assert "jumps before the base reached it 2" in result.stdout
     for bad, message in ((["--threshold", "c=5"], "names no folder"),
                          (["--threshold", "b=x"], "expected a number")):
         refused = subprocess.run([*script, *bad], capture_output=True, text=True, timeout=300)

@@ -36,6 +36,7 @@ def test_a_finished_comparison_is_reused_not_trained_again(tmp_path: Path) -> No
         [old], [new] = variant.runs, again.variants[name].runs
         assert new.skipped and not old.skipped
         assert new.curve == old.curve and new.jumps == old.jumps
+        assert new.jump_steps == old.jump_steps
         assert new.wall_time_s == old.wall_time_s
 
 

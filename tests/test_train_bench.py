@@ -30,6 +30,13 @@ def test_train_compare_runs_base_and_tipl_on_the_same_seed(tmp_path: Path) -> No
     base, tipl = doc["variants"]["base"], doc["variants"]["tipl:linear"]
     assert base["seeds"] == tipl["seeds"] == [0]
     assert tipl["jumps"]["jumps_tried"] >= 1 and base["jumps"] == {}
+    # each run file records the env steps of its accepted jumps
+    kept = {p.stem.rsplit("-", 1)[-1]: json.loads(p.read_text())
+            for p in (tmp_path / "runs").glob("*.json")}
+    steps = kept["linear"]["jump_steps"]
+    assert len(steps) == tipl["jumps"]["jumps_accepted"] and kept["base"]["jump_steps"] == []
+    # a window of 8 snapshots (one at the start, then one per 128-step rollout) is full at 896
+    assert steps == sorted(steps) and steps[0] >= 7 * 128 and steps[-1] <= 1536
     curve = next(iter(tipl["curves"].values()))
     assert curve[0][0] == 0 and curve[-1][0] >= 1536
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

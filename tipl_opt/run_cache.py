@@ -115,6 +115,7 @@ def load(folder: Path, task: RunTask) -> RunResult | None:
             skipped=True,
             curve=[(int(s), float(m), float(sd)) for s, m, sd in doc["curve"]],  # "nan" too
             jumps={str(k): int(v) for k, v in doc["jumps"].items()},
+            jump_steps=[int(s) for s in doc.get("jump_steps", [])],  # absent in older files
             hyperparameters=dict(doc.get("hyperparameters", {})))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         logger.warning("Ignoring unreadable run result %s (%s); training %s again", file, exc,
@@ -131,7 +132,8 @@ def store(folder: Path, task: RunTask, result: RunResult) -> Path | None:
            "snapshots": result.snapshots, "params": result.params,
            "first_return": result.first_return, "last_return": result.last_return,
            "wall_time_s": result.wall_time_s, "curve": [list(c) for c in result.curve],
-           "jumps": result.jumps, "hyperparameters": result.hyperparameters,
+           "jumps": result.jumps, "jump_steps": result.jump_steps,
+           "hyperparameters": result.hyperparameters,
            "machine": cpu_model()}
     file = cache_file(folder, task)
     try:

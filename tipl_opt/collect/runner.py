@@ -71,6 +71,9 @@ class RunResult:
     """(env steps, mean return, std return) at every snapshot."""
     jumps: dict[str, int] = field(default_factory=dict)
     """Jump counters summed over the run's TIPL optimizers (empty without TIPL)."""
+    jump_steps: list[int] = field(default_factory=list)
+    """Training env steps at each accepted jump, in order (empty without TIPL): how many
+    jumps came before a point of the curve, e.g. before the threshold."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     """The run's seed (``None`` where unknown)."""
@@ -222,8 +225,15 @@ def run_one(task: RunTask, emit: Emit) -> RunResult:
         env_steps_now[0] = env_steps
         emit(RunEvent(task.name, "progress", env_steps, total))
 
-    forwarder = _JumpForwarder(lambda report: emit(RunEvent(
-        task.name, "jump", env_steps_now[0], total, accepted=bool(report.accepted))))
+    jump_steps: list[int] = []
+
+    def on_jump(report: Any) -> None:
+        if report.accepted:
+            jump_steps.append(env_steps_now[0])
+        emit(RunEvent(task.name, "jump", env_steps_now[0], total,
+                      accepted=bool(report.accepted)))
+
+    forwarder = _JumpForwarder(on_jump)
     pm.register(forwarder)
     try:
         extra: dict[str, Any] = {"tipl": task.tipl} if task.tipl is not None else {}
@@ -242,7 +252,7 @@ def run_one(task: RunTask, emit: Emit) -> RunResult:
         pm.hook.tipl_on_run_end(run=task.name, path=str(path), info=info)
     return RunResult(task.name, path, len(curve), num_params[0], curve[0][1] if curve else math.nan,
                      curve[-1][1] if curve else math.nan, wall, curve=curve,
-                     jumps=forwarder.counts if task.tipl else {},
+                     jumps=forwarder.counts if task.tipl else {}, jump_steps=jump_steps,
                      hyperparameters=hyperparameters, seed=task.spec.seed)
 
 
