@@ -24,7 +24,8 @@ that each TIPL variant needs fewer of them than each other variant, as ``tipl be
 them. Reads every ``RUNS/runs/*-base.json`` and ``*-<variant>.json`` (format
 ``tipl-run-result``); writes ``--out`` (JSON) when given.
 ``--against BENCH.json`` (a ``tipl bench`` result or a ``tipl train`` ``results.json``,
-repeatable) adds the stored curves of its env with the folder's env id to the folder's runs
+repeatable) adds the stored curves of its env with the folder's env id and library to the
+folder's runs
 (variant ``tipl:default`` as ``tipl-default``; a run file of the same variant and seed wins), so
 that a new variant trained alone with ``tipl train`` is paired with the base runs a benchmark
 already made, on the same seeds and settings: the env's steps, snapshot interval,
@@ -95,11 +96,13 @@ def _stored(bench: Path, docs: dict[tuple[str, int], dict[str, Any]]
     if not specs:
         return {}
     spec = specs[0]
+    lib = next((d["lib"] for d in docs.values() if "lib" in d), None)
     doc = json.loads(bench.read_text())
     for entry in doc.get("envs", [doc] if "variants" in doc else []):
         config = entry.get("config", {})
-        if config.get("env") != spec.get("env_id"):
-            continue
+        if config.get("env") != spec.get("env_id") or (
+                lib is not None and config.get("lib", lib) != lib):  # a suite may train an
+            continue  # env with two libraries
         for ours, theirs in _MATCH:
             if ours in spec and spec[ours] != config.get(theirs):
                 raise SystemExit(f"{bench}: {spec['env_id']} ran with {theirs} = "

@@ -206,6 +206,30 @@ def test_paired_runs_takes_a_threshold_per_folder(tmp_path: Path) -> None:
         assert refused.returncode != 0 and message in refused.stderr
 
 
+def test_paired_runs_takes_the_stored_runs_of_the_folders_library(tmp_path: Path) -> None:
+    runs = tmp_path / "new" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "sb3-ppo-Toy-v0-s0-tipl-new.json").write_text(json.dumps(
+        {"format": "tipl-run-result", "lib": "sb3", "spec": {"env_id": "Toy-v0"},
+         "curve": [[0, 0, 0.0], [1000, 100, 0.0]]}))
+
+    def entry(lib: str, base: list[float]) -> dict[str, object]:
+        return {"config": {"env": "Toy-v0", "lib": lib}, "variants": {"base": {"curves": {
+            f"{lib}-ppo-Toy-v0-s0-base": [[1000 * i, r, 0.0] for i, r in enumerate(base)]}}}}
+
+    bench = tmp_path / "bench.json"  # a suite that trains Toy-v0 with two libraries
+    bench.write_text(json.dumps({"envs": [entry("tianshou", [0, 100]),
+                                          entry("sb3", [0, 0, 100])]}))
+    out = tmp_path / "paired.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "paired_runs.py"),
+                             str(tmp_path / "new"), "--threshold", "100", "--against",
+                             str(bench), "--out", str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    [row] = json.loads(out.read_text())["rows"]
+    assert row["median_ratio"] == pytest.approx(0.5)  # against the SB3 base (2000), not 1000
+
+
 def test_paired_runs_pairs_new_runs_with_the_stored_runs_of_a_benchmark(tmp_path: Path
                                                                          ) -> None:
     spec = {"algo": "ppo", "env_id": "Toy-v0", "total_steps": 3000, "every": 1000,

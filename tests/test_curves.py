@@ -68,6 +68,25 @@ def test_a_given_threshold_replaces_the_envs_solved_level_and_says_so() -> None:
                        Path("out")).threshold is None
 
 
+def test_a_suite_that_trains_an_env_with_two_libraries_names_each_task_apart() -> None:
+    from tipl_opt.bench.report import label
+    from tipl_opt.bench.runner import task_config
+    from tipl_opt.bench.suites import task_label
+
+    suite = get_suite("many-jumps")
+    envs = [t.env for t in suite]
+    labels = [task_label(t.env, t.lib, envs) for t in suite]
+    assert labels[:3] == ["InvertedPendulum-v5-sb3", "InvertedPendulum-v5-tianshou",
+                          "InvertedDoublePendulum-v5"]
+    folders = {task_config(t, 1, 0, Path("out"), label=n).out
+               for t, n in zip(suite, labels, strict=True)}
+    assert len(folders) == len(suite)  # no two tasks share a folder of runs
+    a = _summary("E-v0", {BASE: [1000]})
+    b = TrainSummary(TrainConfig(env="E-v0", lib="tianshou", steps=1000), a.variants)
+    assert (label(a, [a, b]), label(b, [a, b]), label(a, [a])) == ("E-v0-sb3", "E-v0-tianshou",
+                                                                   "E-v0")
+
+
 def test_suites_are_defined_and_unknown_ones_refused() -> None:
     assert {t.env for t in get_suite("classic")} == {
         "CartPole-v1", "Acrobot-v1", "Pendulum-v1", "InvertedPendulum-v5"}

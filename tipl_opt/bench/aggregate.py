@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from tipl_opt.bench.suites import task_label
 from tipl_opt.curves import area_under_curve, final_return, steps_to_threshold
 from tipl_opt.errors import TiplError
 from tipl_opt.train import BASE, TrainSummary
@@ -90,7 +91,8 @@ def score_matrices(summaries: Sequence[TrainSummary]) -> tuple[dict[str, dict[st
             lo, hi = float(np.nanmin(every)), float(np.nanmax(every))
             for v, values in by_variant.items():
                 out[v][m][:, j] = (values - lo) / (hi - lo) if hi > lo else 0.5
-    return out, [s.config.env for s in envs], n
+    every_env = [s.config.env for s in summaries]
+    return out, [task_label(s.config.env, s.config.lib, every_env) for s in envs], n
 
 
 def probability_of_improvement(mine: np.ndarray, other: np.ndarray, reps: int

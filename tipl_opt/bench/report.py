@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from tipl_opt import __version__, atomic
+from tipl_opt.bench.suites import task_label
 from tipl_opt.curves import plot_curves, write_json
 from tipl_opt.errors import TiplError
 from tipl_opt.jumps import LIMITED_BY
@@ -72,10 +73,18 @@ def paired(summary: TrainSummary, variant: str, against: str = BASE) -> dict[str
                               for s in common)}
 
 
-def env_record(summary: TrainSummary) -> dict[str, Any]:
+def label(summary: TrainSummary, summaries: Sequence[TrainSummary]) -> str:
+    """The task's name among ``summaries``: its env id, or ``<env>-<lib>`` where several
+    libraries train that env (:func:`~tipl_opt.bench.suites.task_label`)."""
+    return task_label(summary.config.env, summary.config.lib,
+                      [s.config.env for s in summaries])
+
+
+def env_record(summary: TrainSummary, summaries: Sequence[TrainSummary] = ()) -> dict[str, Any]:
     cfg = summary.config
     record = summary.to_json()
     record["env"] = cfg.env
+    record["task"] = label(summary, summaries or [summary])
     record["ratios_vs_base"] = {
         name: {"steps_to_threshold": ratio(summary, name),
                "wall_time": ratio(summary, name, "wall_time")}
@@ -95,7 +104,7 @@ def check_goals(summaries: Sequence[TrainSummary],
         return {name: {"goal": goal, "met": False, "detail": "no runs: nothing was measured"}
                 for name, goal in GOALS.items()}
     agg = aggregated or {}
-    r_tipl = {s.config.env: ratio(s, TIPL) for s in summaries}
+    r_tipl = {label(s, summaries): ratio(s, TIPL) for s in summaries}
     fast = [e for e, r in r_tipl.items() if r <= 0.65]
     iqm = agg.get("iqm", {}).get(TIPL, {}).get("steps")
     poi = agg.get("probability_of_improvement", {}).get(f"{TIPL} vs {LINEAR}", {}).get("steps")
@@ -103,7 +112,7 @@ def check_goals(summaries: Sequence[TrainSummary],
     for s in summaries:
         for metric, p in _env_improvement(s).items():
             if p["high"] < 0.5:
-                harm.append(f"{s.config.env} {metric} (P={p['p']:.2f} [{p['low']:.2f}, "
+                harm.append(f"{label(s, summaries)} {metric} (P={p['p']:.2f} [{p['low']:.2f}, "
                             f"{p['high']:.2f}])")
     return {
         "iqm": {"goal": GOALS["iqm"], "met": bool(iqm and iqm["iqm"] <= 0.75
@@ -224,8 +233,9 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
               "so the two TIPL variants differ only in the prediction.", ""]
     for s in summaries:
         cfg = s.config
+        name = label(s, summaries)
         thr = next(iter(s.variants.values())).threshold
-        lines += [f"## {cfg.env} ({cfg.lib} {cfg.algo}, {cfg.steps:,} steps, {cfg.seeds} seeds)",
+        lines += [f"## {name} ({cfg.lib} {cfg.algo}, {cfg.steps:,} steps, {cfg.seeds} seeds)",
                   "", f"Threshold {thr} ({s.threshold_source}).", "",
                   "| variant | env steps to threshold | solved | final return | mean return "
                   "(AUC) | jumps accepted (shortened) / tried | wall s | steps vs base |",
@@ -253,8 +263,8 @@ def markdown(suite: str, summaries: Sequence[TrainSummary], goals: dict[str, Any
                 lines += ["", f"Seed by seed, {TIPL} vs {other}: threshold reached earlier on "
                               f"{p['earlier']}, later on {p['later']} of {p['seeds']} seeds; "
                               f"higher mean return over training on {p['higher_auc']}."]
-        if cfg.env in plots:
-            lines += ["", f"![{cfg.env}]({plots[cfg.env]})"]
+        if name in plots:
+            lines += ["", f"![{name}]({plots[name]})"]
         if s.failures:
             lines += ["", f"Failed runs: {', '.join(sorted(s.failures))}."]
         lines.append("")
@@ -271,11 +281,12 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
     plots = {}
     for s in summaries:
         thr = next(iter(s.variants.values())).threshold
+        name = label(s, summaries)
         png = plot_curves({k: [r.curve for r in v.runs] for k, v in s.variants.items()},
-                          out / f"{suite}-{s.config.env}.png",
+                          out / f"{suite}-{name}.png",
                           title=f"{s.config.env}: {s.config.lib} {s.config.algo}", threshold=thr)
         if png is not None:
-            plots[s.config.env] = png.name
+            plots[name] = png.name
     aggregated = _aggregate(summaries)
     goals = check_goals(summaries, aggregated)
     if aggregated.get("envs"):
@@ -288,7 +299,7 @@ def write_report(suite: str, summaries: Sequence[TrainSummary], out: Path) -> di
            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
            "machine": cpu_model(),
            **_settings(summaries),
-           "envs": [env_record(s) for s in summaries], "aggregate": aggregated,
+           "envs": [env_record(s, summaries) for s in summaries], "aggregate": aggregated,
            "goals": goals, "plots": plots}
     stem = report_stem(suite, summaries, out)
     write_json(doc, out / f"{stem}.json")
@@ -318,7 +329,7 @@ def report_stem(suite: str, summaries: Sequence[TrainSummary], out: Path) -> str
         except (OSError, ValueError):
             held = 0
         if held > runs:
-            envs = "+".join(sorted(s.config.env for s in summaries)) or "empty"
+            envs = "+".join(sorted(label(s, summaries) for s in summaries)) or "empty"
             logger.warning("%s holds %d runs, these results %d: writing %s-%s.json beside it "
                            "instead", existing, held, runs, stem, envs)
             return f"{stem}-{envs}"

@@ -8,7 +8,7 @@ from typing import Any
 
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.bench.report import LINEAR, TIPL
-from tipl_opt.bench.suites import BenchTask, get_suite
+from tipl_opt.bench.suites import BenchTask, get_suite, task_label
 from tipl_opt.collect.executor import ExecutorKind
 from tipl_opt.collect.runner import RunResult
 from tipl_opt.errors import ConfigError
@@ -38,8 +38,12 @@ def variants(setup: TIPLSetup | None = None) -> list[tuple[str, TIPLSetup | None
 
 
 def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
-                setup: TIPLSetup | None = None, tensorboard: Path | None = None) -> TrainConfig:
+                setup: TIPLSetup | None = None, tensorboard: Path | None = None,
+                label: str | None = None) -> TrainConfig:
+    """The ``tipl train`` settings of one task, its runs under ``out/<label>`` (default: the
+    task's env id; :func:`~tipl_opt.bench.suites.task_label`)."""
     setup = setup or TIPLSetup()
+    label = label or task.env
     return TrainConfig(lib=task.lib, algo=task.algo, env=task.env, steps=task.steps,
                        predictor=setup.predictor,
                        seed=seed, seeds=seeds, every=task.every, threshold=task.threshold,
@@ -47,8 +51,8 @@ def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
                        hidden_sizes=task.hidden_sizes, jump=setup.jump, guard=setup.guard,
                        guard_limit=setup.guard_limit, value_limit=setup.value_limit,
                        entropy_limit=setup.entropy_limit,
-                       out=out / task.env,
-                       tensorboard=tensorboard / task.env if tensorboard else None)
+                       out=out / label,
+                       tensorboard=tensorboard / label if tensorboard else None)
 
 
 def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
@@ -61,12 +65,14 @@ def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
     ``seed..seed+seeds-1``, through the ``executor`` kind (Ray: on the cluster at ``address``
     if given); with ``tensorboard``, each run writes its events under
     ``tensorboard/<env>/<run>``."""
-    available = [t.env for t in get_suite(suite)]
+    every_env = [t.env for t in get_suite(suite)]
+    labelled = [(t, task_label(t.env, t.lib, every_env)) for t in get_suite(suite)]
+    available = sorted({*every_env, *(name for _, name in labelled)}, key=str.lower)
     unknown = sorted(set(envs or ()) - set(available))
     if unknown:
         raise ConfigError(f"Suite '{suite}' has no env {', '.join(map(repr, unknown))}; its envs: "
                           f"{', '.join(available)}.")
-    tasks = [t for t in get_suite(suite) if envs is None or t.env in envs]
     compared = variants(setup)
-    jobs = [(task_config(t, seeds, seed, out, setup, tensorboard), compared) for t in tasks]
+    jobs = [(task_config(t, seeds, seed, out, setup, tensorboard, name), compared)
+            for t, name in labelled if envs is None or t.env in envs or name in envs]
     return run_many(jobs, on_event, on_result, executor, workers, address)

@@ -35,7 +35,8 @@ def bench_command(
     = Path("results"),
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     predictor: Annotated[str, typer.Option(help="Predictor of the TIPL variant.")] = "default",
-    env: Annotated[list[str] | None, typer.Option(help="Only these envs of the suite.")]
+    env: Annotated[list[str] | None, typer.Option(
+        help="Only these envs of the suite (an env two libraries train: ENV-LIB for one).")]
     = None,
     jump: Annotated[list[str] | None, typer.Option(
         "--jump", help="Jump setting KEY=VALUE for both TIPL variants (repeatable; JumpConfig "
@@ -51,8 +52,9 @@ def bench_command(
     """Train the base optimizer, TIPL and TIPL + linear on the same seeds for every env of a
     suite; report env steps to threshold, final return, AUC, wall time and jumps, with
     bootstrap 95% intervals, and check the project's goals. Finished runs are kept in
-    OUT/<env>/runs: an interrupted benchmark resumes where it stopped, and a suite can be split
-    over machines or calls with --env and reported once with every run in place.
+    OUT/<env>/runs (OUT/<env>-<lib>/runs where the suite trains the env with two libraries):
+    an interrupted benchmark resumes where it stopped, and a suite can be split over machines
+    or calls with --env and reported once with every run in place.
 
     Example: tipl bench --suite classic --seeds 10 --workers 2 --out results/
     """
