@@ -134,10 +134,13 @@ def _warn_other_machine(bench: Path, doc: dict[str, Any], docs: Sequence[dict[st
           "compare its curve before reading the pairs as paired", file=sys.stderr)
 
 
-def _runs(folder: Path, against: Sequence[Path] = ()) -> dict[tuple[str, int], Curve]:
-    """(variant, seed) -> curve of ``folder/runs``, with the stored curves of ``against``
-    where the folder has no run of that variant and seed."""
-    docs = _files(folder)
+def _runs(folder: Path, against: Sequence[Path] = (),
+          docs: dict[tuple[str, int], dict[str, Any]] | None = None
+          ) -> dict[tuple[str, int], Curve]:
+    """(variant, seed) -> curve of ``folder/runs`` (``docs``: its run documents, when already
+    read), with the stored curves of ``against`` where the folder has no run of that variant
+    and seed."""
+    docs = _files(folder) if docs is None else docs
     runs: dict[tuple[str, int], Curve] = {}
     for bench in against:
         runs.update(_stored(bench, docs))
@@ -159,13 +162,12 @@ def parse_thresholds(given: Sequence[str]) -> dict[str | None, float]:
     return out
 
 
-def folder_threshold(folder: Path, given: float | dict[str | None, float] | None) -> float:
-    """``given`` (a number, or by folder name with ``None`` for any other folder), else the
-    solved level of the env the folder's runs trained on."""
-    if isinstance(given, dict):
-        given = given.get(folder.name, given.get(None))
-    if given is not None:
-        return given
+def folder_threshold(folder: Path, given: dict[str | None, float]) -> float:
+    """``given[folder.name]``, else ``given[None]`` (every folder), else the solved level of the
+    env the folder's runs trained on (``given``: :func:`parse_thresholds`)."""
+    value = given.get(folder.name, given.get(None))
+    if value is not None:
+        return value
     from tipl_opt.thresholds import threshold_for
 
     for doc in _files(folder).values():
@@ -180,8 +182,9 @@ def compare(folder: Path, threshold: float, resamples: int = 4000,
             against: Sequence[Path] = ()) -> list[dict[str, Any]]:
     """One row per TIPL variant of ``folder/runs`` (and of ``against``), paired with its base
     runs by seed."""
-    runs = _runs(folder, against)
-    jump_steps = {key: doc["jump_steps"] for key, doc in _files(folder).items()
+    docs = _files(folder)
+    runs = _runs(folder, against, docs)
+    jump_steps = {key: doc["jump_steps"] for key, doc in docs.items()
                   if isinstance(doc.get("jump_steps"), list)}
     rows = []
     for variant in sorted({v for v, _ in runs} - {"base"}):

@@ -80,11 +80,12 @@ def label(summary: TrainSummary, summaries: Sequence[TrainSummary]) -> str:
                       [s.config.env for s in summaries])
 
 
-def env_record(summary: TrainSummary, summaries: Sequence[TrainSummary] = ()) -> dict[str, Any]:
+def env_record(summary: TrainSummary, summaries: Sequence[TrainSummary]) -> dict[str, Any]:
+    """The report's entry for ``summary``, one of ``summaries`` (which name its task)."""
     cfg = summary.config
     record = summary.to_json()
     record["env"] = cfg.env
-    record["task"] = label(summary, summaries or [summary])
+    record["task"] = label(summary, summaries)
     record["ratios_vs_base"] = {
         name: {"steps_to_threshold": ratio(summary, name),
                "wall_time": ratio(summary, name, "wall_time")}
