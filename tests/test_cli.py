@@ -75,6 +75,7 @@ def test_plugins_lists_builtin_and_adapter_plugins() -> None:
         (["--env", "NoSuchEnv-v9"], "Unknown env id 'NoSuchEnv-v9'"),
         (["--algo", "dqn", "--env", "Pendulum-v1"], "DQN needs a Discrete action space"),
         (["--runs", "0"], "'runs'"),
+        (["--hp", "n_stepz=256"], "'n_stepz' is not an argument of SB3 PPO. Did you mean"),
     ],
 )
 def test_collect_bad_input_gets_one_clear_message(tmp_path: Path, args: list[str],

@@ -22,6 +22,15 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert spec.seed == cfg.seed + 3 and spec.total_steps == 5000
 
 
+def test_hp_flags_add_to_the_files_hyperparams_key_by_key(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text("[hyperparams]\nlr = 0.001\nn_steps = 512\n")
+    cfg = load_config(file, {"hyperparams": {"n_steps": 256, "batch_size": 64}})
+    assert cfg.hyperparams == {"lr": 0.001, "n_steps": 256, "batch_size": 64}
+    assert load_config(None, {"hyperparams": {"n_steps": 256}}).hyperparams == {"n_steps": 256}
+    assert load_config(file, {"hyperparams": None}).hyperparams == {"lr": 0.001, "n_steps": 512}
+
+
 def test_collect_table_is_accepted(tmp_path: Path) -> None:
     file = tmp_path / "c.toml"
     file.write_text('[collect]\nruns = 3\n')

@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tipl_opt.cli.console import console, exit_for_runs, fail
-from tipl_opt.cli.options import ADDRESS_HELP, EXECUTOR_HELP, parse_ints
+from tipl_opt.cli.options import ADDRESS_HELP, EXECUTOR_HELP, parse_hyperparams, parse_ints
 from tipl_opt.collect import (
     CollectConfig,
     CollectSummary,
@@ -99,6 +99,9 @@ def collect_command(
     eval_episodes: Annotated[int | None, typer.Option(
         help="Deterministic evaluation episodes per snapshot.")] = None,
     dtype: Annotated[str | None, typer.Option(help="Weight storage: float32 or float16.")] = None,
+    hp: Annotated[list[str] | None, typer.Option(
+        "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=256; "
+                     "added to the config file's hyperparams.")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", help="TOML file with any of these options (flags override it).")] = None,
 ) -> None:
@@ -112,7 +115,8 @@ def collect_command(
                  "every": every, "out": out, "workers": workers, "executor": executor,
                  "address": address, "seed": seed,
                  "hidden_sizes": parse_ints(hidden), "activation": activation,
-                 "eval_episodes": eval_episodes, "dtype": dtype}
+                 "eval_episodes": eval_episodes, "dtype": dtype,
+                 "hyperparams": parse_hyperparams(hp) if hp else None}
     try:
         cfg: CollectConfig = load_config(config, overrides)
         todo, done = plan(cfg)

@@ -72,6 +72,8 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
 def load_config(file: Path | None, overrides: dict[str, Any]) -> CollectConfig:
     """Read ``file`` (TOML, optional), apply ``overrides`` (flags; ``None`` = not given), validate.
 
+    ``hyperparams`` from flags are added to the file's, key by key (a flag wins on the same key).
+
     A TOML file may put everything at the top level or under a ``[collect]`` table.
     """
     data: dict[str, Any] = {}
@@ -86,7 +88,10 @@ def load_config(file: Path | None, overrides: dict[str, Any]) -> CollectConfig:
             raise ConfigError(f"Config file {file} is not valid TOML: {exc}") from exc
         if isinstance(data.get("collect"), dict):
             data = {**{k: v for k, v in data.items() if k != "collect"}, **data["collect"]}
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(given.get("hyperparams"), dict) and isinstance(data.get("hyperparams"), dict):
+        given["hyperparams"] = {**data["hyperparams"], **given["hyperparams"]}
+    data.update(given)
     try:
         return CollectConfig.model_validate(data)
     except ValidationError as exc:
