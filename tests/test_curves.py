@@ -68,16 +68,19 @@ def test_a_given_threshold_replaces_the_envs_solved_level_and_says_so() -> None:
                        Path("out")).threshold is None
 
 
-def test_a_suite_that_trains_an_env_with_two_libraries_names_each_task_apart() -> None:
+def test_a_suite_that_trains_an_env_twice_names_each_task_apart() -> None:
     from tipl_opt.bench.report import label
     from tipl_opt.bench.runner import task_config
     from tipl_opt.bench.suites import task_label
 
     suite = get_suite("many-jumps")
-    envs = [t.env for t in suite]
-    labels = [task_label(t.env, t.lib, envs) for t in suite]
+    tasks = [(t.env, t.lib, t.algo) for t in suite]
+    labels = [task_label(t.env, t.lib, t.algo, tasks) for t in suite]
     assert labels[:3] == ["InvertedPendulum-v5-sb3", "InvertedPendulum-v5-tianshou",
                           "InvertedDoublePendulum-v5"]
+    # one library, two algorithms on one env: the algorithm names them apart
+    assert [n for n in labels if n.startswith("Pendulum")] == ["Pendulum-v1-sac",
+                                                              "Pendulum-v1-ppo"]
     folders = {task_config(t, 1, 0, Path("out"), label=n).out
                for t, n in zip(suite, labels, strict=True)}
     assert len(folders) == len(suite)  # no two tasks share a folder of runs

@@ -91,8 +91,9 @@ def score_matrices(summaries: Sequence[TrainSummary]) -> tuple[dict[str, dict[st
             lo, hi = float(np.nanmin(every)), float(np.nanmax(every))
             for v, values in by_variant.items():
                 out[v][m][:, j] = (values - lo) / (hi - lo) if hi > lo else 0.5
-    every_env = [s.config.env for s in summaries]
-    return out, [task_label(s.config.env, s.config.lib, every_env) for s in envs], n
+    every_task = [(s.config.env, s.config.lib, s.config.algo) for s in summaries]
+    return out, [task_label(s.config.env, s.config.lib, s.config.algo, every_task)
+                 for s in envs], n
 
 
 def probability_of_improvement(mine: np.ndarray, other: np.ndarray, reps: int

@@ -74,10 +74,11 @@ def paired(summary: TrainSummary, variant: str, against: str = BASE) -> dict[str
 
 
 def label(summary: TrainSummary, summaries: Sequence[TrainSummary]) -> str:
-    """The task's name among ``summaries``: its env id, or ``<env>-<lib>`` where several
-    libraries train that env (:func:`~tipl_opt.bench.suites.task_label`)."""
-    return task_label(summary.config.env, summary.config.lib,
-                      [s.config.env for s in summaries])
+    """The task's name among ``summaries``: its env id, or ``<env>-<lib>`` (``-<algo>``) where
+    several libraries (algorithms) train that env (:func:`~tipl_opt.bench.suites.task_label`)."""
+    cfg = summary.config
+    return task_label(cfg.env, cfg.lib, cfg.algo,
+                      [(s.config.env, s.config.lib, s.config.algo) for s in summaries])
 
 
 def env_record(summary: TrainSummary, summaries: Sequence[TrainSummary]) -> dict[str, Any]:

@@ -66,7 +66,8 @@ def run_suite(suite: str, *, seeds: int, workers: int, out: Path, seed: int = 0,
     if given); with ``tensorboard``, each run writes its events under
     ``tensorboard/<env>/<run>``."""
     every_env = [t.env for t in get_suite(suite)]
-    labelled = [(t, task_label(t.env, t.lib, every_env)) for t in get_suite(suite)]
+    every_task = [(t.env, t.lib, t.algo) for t in get_suite(suite)]
+    labelled = [(t, task_label(t.env, t.lib, t.algo, every_task)) for t in get_suite(suite)]
     available = sorted({*every_env, *(name for _, name in labelled)}, key=str.lower)
     unknown = sorted(set(envs or ()) - set(available))
     if unknown:

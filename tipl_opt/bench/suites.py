@@ -77,6 +77,14 @@ SUITES: dict[str, tuple[BenchTask, ...]] = {
         # after 41k and 47k.
         BenchTask("Reacher-v5", "sb3", "ppo", 80_000, 1024, eval_episodes=5,
                   hyperparams={"n_steps": 256, "batch_size": 64}, threshold=-9.0),
+        # Added 2026-12-06 the same way: PPO on Pendulum-v1 (the default saw Pendulum-v1 only
+        # through SAC) with the RL Zoo's Pendulum hyperparameters (gSDE, gamma 0.9) and 256-step
+        # rollouts; the two probe runs climb from -1,400 to -300 between 5k and 40k env steps
+        # and first reach -400 after 31,744 and 34,816; -200 is out of reach.
+        BenchTask("Pendulum-v1", "sb3", "ppo", 60_000, 1024, eval_episodes=5,
+                  hyperparams={"n_steps": 256, "batch_size": 64, "gamma": 0.9,
+                               "gae_lambda": 0.95, "learning_rate": 1e-3, "ent_coef": 0.0,
+                               "use_sde": True, "sde_sample_freq": 4}, threshold=-400.0),
     ),
     # The paper's MuJoCo setting (PPO); hours on a CPU.
     "mujoco": (
@@ -87,11 +95,21 @@ SUITES: dict[str, tuple[BenchTask, ...]] = {
 }
 
 
-def task_label(env: str, lib: str, envs: Sequence[str]) -> str:
-    """What a task of a suite whose envs are ``envs`` is called (its folder, plot and report
-    section): the env id, or ``<env>-<lib>`` where the suite trains that env with more than one
-    library."""
-    return env if list(envs).count(env) <= 1 else f"{env}-{lib}"
+def task_label(env: str, lib: str, algo: str,
+               tasks: Sequence[tuple[str, str, str]]) -> str:
+    """What a task ``(env, lib, algo)`` of a suite whose tasks are ``tasks`` (each ``(env,
+    lib, algo)``) is called (its folder, plot and report section): the env id, with
+    ``-<lib>`` where the suite trains that env with more than one library and ``-<algo>``
+    where it trains it with more than one algorithm."""
+    same_env = [t for t in tasks if t[0] == env]
+    if len(same_env) <= 1:
+        return env
+    name = env
+    if len({t[1] for t in same_env}) > 1:
+        name += f"-{lib}"
+    if len({t[2] for t in same_env}) > 1:
+        name += f"-{algo}"
+    return name
 
 
 def get_suite(name: str) -> tuple[BenchTask, ...]:
