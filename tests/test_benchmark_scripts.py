@@ -40,6 +40,39 @@ def test_jump_progress_measures_how_far_a_jump_lands(tmp_path: Path) -> None:
     assert all(-1.0 <= c <= 1.0 for c in tipl["cosine_median"])
 
 
+def test_path_predictability_joins_the_offline_cosine_with_the_online_ratio(tmp_path: Path
+                                                                           ) -> None:
+    data = tmp_path / "paths"
+    for seed in range(2):
+        write_synthetic_path(data / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=40,
+                             seed=seed)
+    paired = tmp_path / "paired.json"
+    paired.write_text(json.dumps({"rows": [
+        {"folder": "runs/toy", "variant": v, "median_ratio": r, "median_ratio_ci95": [r - .1, r]}
+        for v, r in (("tipl-default", 0.7), ("tipl-linear", 0.9))]}))
+    out = tmp_path / "out"
+    script = [sys.executable, str(ROOT / "benchmarks" / "path_predictability.py"), "--task",
+              f"toy={data}:{paired}", "--out", str(out)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    task = json.loads((out / "predictability.json").read_text())["tasks"]["toy"]
+    assert task["runs"] == 2 and task["windows"] > 0
+    # straight synthetic paths: the path keeps its direction, linear lands on it
+    assert task["stats"]["linear"]["cosine_median"] == pytest.approx([1.0] * 4, abs=1e-4)
+    assert task["online"]["tipl-default"]["median_ratio"] == 0.7
+    assert "toy" in result.stdout and "0.70 / 0.90" in result.stdout
+    # every 2nd snapshot (snapshot_every=2): fewer windows, the same straight path
+    strided = subprocess.run([*script[:-2], "--stride", "2", "--out", str(tmp_path / "s2")],
+                             capture_output=True, text=True, timeout=300)
+    assert strided.returncode == 0, strided.stderr
+    task2 = json.loads((tmp_path / "s2" / "predictability.json").read_text())["tasks"]["toy"]
+    assert 0 < task2["windows"] < task["windows"]
+    assert task2["stats"]["linear"]["cosine_median"] == pytest.approx([1.0] * 4, abs=1e-4)
+    wrong = subprocess.run([*script[:-4], "--task", f"toy={data}:{paired}:idp", "--out",
+                            str(out)], capture_output=True, text=True, timeout=300)
+    assert wrong.returncode != 0 and "no row for a folder ending with 'idp'" in wrong.stderr
+
+
 def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path
                                                                          ) -> None:
     train, heldout = tmp_path / "train", tmp_path / "heldout"
