@@ -12,7 +12,8 @@ one, and the share of the real move covered along it (``progress``), for the pre
 ``linear`` (as ``benchmarks/jump_progress.py`` measures them). ``linear``'s cosine needs no
 predictor: it says how far the path keeps its direction, which bounds what a jump from the
 window can find. Each task's paired online result is read from a ``paired_runs.py --out`` JSON
-(the row whose folder ends with the task's name, or ``FOLDER`` given after a second colon).
+(the row whose folder ends with the task's name, or ``FOLDER`` given after a second colon;
+without one the task is measured offline only).
 Prints a table; writes ``predictability.json`` and ``predictability.png`` (online steps ratio
 against the cosine at the longest horizon). ``--stride N`` keeps every N-th stored snapshot: the
 path as TIPL sees it with ``--jump snapshot_every=N``.
@@ -35,13 +36,14 @@ from tipl_opt.pretrain import WindowSource
 from tipl_opt.pretrain.metrics import progress_stats
 
 
-def parse_task(spec: str) -> tuple[str, Path, Path, str]:
-    """``NAME=PATHS:PAIRED_JSON[:FOLDER]`` -> (name, paths, paired JSON, folder suffix)."""
+def parse_task(spec: str) -> tuple[str, Path, Path | None, str]:
+    """``NAME=PATHS[:PAIRED_JSON[:FOLDER]]`` -> (name, paths, paired JSON, folder suffix)."""
     name, sep, rest = spec.partition("=")
     parts = rest.split(":")
-    if not sep or len(parts) not in (2, 3):
-        raise SystemExit(f"--task {spec!r}: expected NAME=PATHS:PAIRED_JSON[:FOLDER]")
-    return name, Path(parts[0]), Path(parts[1]), parts[2] if len(parts) == 3 else name
+    if not sep or not name or not parts[0] or len(parts) > 3:
+        raise SystemExit(f"--task {spec!r}: expected NAME=PATHS[:PAIRED_JSON[:FOLDER]]")
+    paired = Path(parts[1]) if len(parts) > 1 else None
+    return name, Path(parts[0]), paired, parts[2] if len(parts) == 3 else name
 
 
 def online_rows(paired: Path, folder: str) -> dict[str, dict[str, Any]]:
@@ -93,6 +95,7 @@ def plot(doc: dict[str, Any], out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for variant, key, color in (("tipl-default", "tipl", "tab:orange"),
                                 ("tipl-linear", "linear", "tab:green")):
+        labelled = False
         for name, task in doc["tasks"].items():
             row = task["online"].get(variant)
             if row is None:
@@ -101,8 +104,11 @@ def plot(doc: dict[str, Any], out: Path) -> Path | None:
             lo, hi = row["median_ratio_ci95"]
             y = row["median_ratio"]
             ax.errorbar(x, y, yerr=[[y - lo], [hi - y]], fmt="o", color=color, capsize=3,
-                        label=variant if name == next(iter(doc["tasks"])) else None)
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+                        label=None if labelled else variant)
+            labelled = True
+            if key == "tipl":
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, -12),
+                            fontsize=8)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     h = doc["horizons"][-1]
     ax.set_xlabel(f"median cosine of the predicted {h}-snapshot move with the real one")
@@ -119,7 +125,7 @@ def plot(doc: dict[str, Any], out: Path) -> Path | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", action="append", required=True,
-                        help="NAME=PATHS:PAIRED_JSON[:FOLDER] (repeatable)")
+                        help="NAME=PATHS[:PAIRED_JSON[:FOLDER]] (repeatable)")
     parser.add_argument("--predictor", default="default")
     parser.add_argument("--max-windows", type=int, default=2000)
     parser.add_argument("--stride", type=int, default=1,
@@ -138,7 +144,8 @@ def main() -> None:
     for spec in args.task:
         name, paths, paired, folder = parse_task(spec)
         task = measure(paths, predictor, args.max_windows, args.stride)
-        task.update(paths=str(paths), paired=str(paired), online=online_rows(paired, folder))
+        task.update(paths=str(paths), paired=str(paired) if paired else None,
+                    online=online_rows(paired, folder) if paired else {})
         doc["tasks"][name] = task
         st, on = task["stats"], task["online"]
         ratios = " / ".join(f"{on[v]['median_ratio']:.2f}" if v in on else "-"
