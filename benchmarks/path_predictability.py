@@ -92,6 +92,8 @@ def plot(doc: dict[str, Any], out: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    if not any(task["online"] for task in doc["tasks"].values()):
+        return None  # offline only: nothing to plot against
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for variant, key, color in (("tipl-default", "tipl", "tab:orange"),
                                 ("tipl-linear", "linear", "tab:green")):
