@@ -30,9 +30,8 @@ import torch
 
 from tipl_opt import atomic
 from tipl_opt.paths import PathDataset
-from tipl_opt.predictors import LinearPredictor, TIPLPredictor, load_predictor
-from tipl_opt.pretrain import WindowSource
-from tipl_opt.pretrain.metrics import progress_stats
+from tipl_opt.predictors import TIPLPredictor, load_predictor
+from tipl_opt.pretrain.metrics import progress_on_runs
 from tipl_opt.pretrain.trainer import run_name
 
 
@@ -69,13 +68,8 @@ def main() -> None:
                              "every run (including runs the predictor was trained on)")
         val, origin = runs, "every run (not held out)"
     horizons = config.horizons
-    source = WindowSource(val, config.context, horizons, config.r, config.per_layer)
-    starts = source.starts()
-    stride = max(1, len(starts) // args.max_windows)
-    samples = [source.get(r, s) for r, s in starts[::stride]]
-    stats = progress_stats({"tipl": predictor, "linear": LinearPredictor(config.context)},
-                           samples, horizons)
-    print(f"{len(val)} runs ({origin}), windows: {len(samples)}, horizons {list(horizons)}")
+    windows, stats = progress_on_runs(predictor, val, args.max_windows)
+    print(f"{len(val)} runs ({origin}), windows: {windows}, horizons {list(horizons)}")
     print(f"{'predictor':8} {'measure':16}" + "".join(f"{'h=' + str(h):>9}" for h in horizons))
     for name, st in stats.items():
         for key, row in st.items():
@@ -83,7 +77,7 @@ def main() -> None:
         worth = [h * p for h, p in zip(horizons, st["progress_median"], strict=True)]
         print(f"{name:8} {'snapshots worth':16}" + "".join(f"{v:9.2f}" for v in worth))
     doc = {"paths": str(args.paths), "predictor": args.predictor,
-           "runs": [lp.name for lp in val], "runs_are": origin, "windows": len(samples),
+           "runs": [lp.name for lp in val], "runs_are": origin, "windows": windows,
            "horizons": list(horizons), "stats": stats}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(args.out, json.dumps(doc, indent=2))

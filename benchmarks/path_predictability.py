@@ -31,9 +31,8 @@ import torch
 
 from tipl_opt import atomic
 from tipl_opt.paths import LearningPath, PathDataset
-from tipl_opt.predictors import LinearPredictor, TIPLPredictor, load_predictor
-from tipl_opt.pretrain import WindowSource
-from tipl_opt.pretrain.metrics import progress_stats
+from tipl_opt.predictors import TIPLPredictor, load_predictor
+from tipl_opt.pretrain.metrics import progress_on_runs
 
 
 def parse_task(spec: str) -> tuple[str, Path, Path | None, str]:
@@ -74,14 +73,8 @@ def measure(paths: Path, predictor: TIPLPredictor, max_windows: int,
         runs = [Strided(lp, stride) for lp in runs]
     if not runs:
         raise SystemExit(f"{paths}: no learning paths")
-    config = predictor.config
-    source = WindowSource(runs, config.context, config.horizons, config.r, config.per_layer)
-    starts = source.starts()
-    stride = max(1, len(starts) // max_windows)
-    samples = [source.get(r, s) for r, s in starts[::stride]]
-    stats = progress_stats({"tipl": predictor, "linear": LinearPredictor(config.context)},
-                           samples, config.horizons)
-    return {"runs": len(runs), "windows": len(samples), "stats": stats}
+    windows, stats = progress_on_runs(predictor, runs, max_windows)
+    return {"runs": len(runs), "windows": windows, "stats": stats}
 
 
 def plot(doc: dict[str, Any], out: Path) -> Path | None:

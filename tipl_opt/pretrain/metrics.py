@@ -21,7 +21,9 @@ from typing import Any
 import torch
 
 from tipl_opt.predictors.base import BatchedTokenPredictor, Predictor
-from tipl_opt.pretrain.windows import Sample, collate
+from tipl_opt.predictors.linear import LinearPredictor
+from tipl_opt.predictors.tipl import TIPLPredictor
+from tipl_opt.pretrain.windows import Sample, WindowSource, collate
 
 
 def _spread(window: torch.Tensor) -> float:
@@ -113,3 +115,18 @@ def progress_stats(predictors: Mapping[str, Predictor], samples: Sequence[Sample
                        for k in rows for agg, fn in (("median", statistics.median),
                                                      ("mean", statistics.fmean))}
     return stats
+
+
+def progress_on_runs(predictor: TIPLPredictor, runs: Sequence[Any], max_windows: int
+                     ) -> tuple[int, dict[str, dict[str, list[float]]]]:
+    """:func:`progress_stats` of ``predictor`` and of ``linear`` (the predictor's context) on
+    at most about ``max_windows`` windows spread evenly over ``runs`` (learning paths, or
+    objects that read windows as they do); returns (windows measured, stats)."""
+    config = predictor.config
+    source = WindowSource(runs, config.context, config.horizons, config.r, config.per_layer)
+    starts = source.starts()
+    step = max(1, len(starts) // max_windows)
+    samples = [source.get(r, s) for r, s in starts[::step]]
+    stats = progress_stats({"tipl": predictor, "linear": LinearPredictor(config.context)},
+                           samples, config.horizons)
+    return len(samples), stats
