@@ -73,6 +73,34 @@ def test_path_predictability_joins_the_offline_cosine_with_the_online_ratio(tmp_
     assert wrong.returncode != 0 and "no row for a folder ending with 'idp'" in wrong.stderr
 
 
+def test_direction_memory_measures_slopes_and_the_trend_predictor(tmp_path: Path) -> None:
+    data = tmp_path / "paths"
+    for seed in range(2):
+        write_synthetic_path(data / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=30,
+                             seed=seed)
+    out = tmp_path / "direction"
+    script = [sys.executable, str(ROOT / "benchmarks" / "direction_memory.py"), "--task",
+              f"toy={data}", "--predictor", "linear", "--history", "16", "--horizon", "4",
+              "--out", str(out)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    task = json.loads((out / "direction.json").read_text())["tasks"]["toy"]
+    # windows from snapshot 7 (linear's context) to 25 (4 ahead of the last), per run
+    assert task["runs"] == 2 and task["windows"] == {"all": 38, "early": 16, "late": 22}
+    med = task["medians"]
+    # straight paths: every slope points at the coming move; linear lands on it; trend adds
+    # the whole (calibrated, gain 1) trend on top of linear's move: twice the real move
+    for key in ("slope8:all", "slope16:late", "slope32:early", "inner.cosine:all",
+                "trend.cosine:all"):
+        assert med[key] == pytest.approx(1.0, abs=1e-4)
+    assert med["inner.error:all"] == pytest.approx(0.0, abs=1e-4)
+    assert med["trend.progress:all"] == pytest.approx(2.0, abs=1e-3)
+    assert "toy" in result.stdout and "late" in result.stdout
+    bad = subprocess.run([*script[:3], "toy", "--out", str(out)], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode != 0 and "expected NAME=PATHS" in bad.stderr
+
+
 def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path
                                                                          ) -> None:
     train, heldout = tmp_path / "train", tmp_path / "heldout"

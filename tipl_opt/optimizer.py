@@ -177,12 +177,18 @@ class TIPLOptimizer(torch.optim.Optimizer):
             raise ConfigError("specs do not match the optimizer's parameters (shapes differ)")
         self.specs = list(specs)
         size = sum(p.numel() for p in owned)
-        context = window or self.predictor.context
+        longest = int(getattr(self.predictor, "max_context", 0) or 0)
+        context = window or max(self.predictor.context, longest)
         if context < self.predictor.context:
             raise ConfigError(f"context {context} is shorter than the predictor's "
                               f"{self.predictor.context}")
         device = owned[0].device if self.config.prediction.history_device == "param" else "cpu"
         self.history = WeightHistory(context, size, device=device)
+        self.jump_window = self.predictor.context if longest else context
+        """Snapshots a jump needs: the whole history, or for a predictor that declares a
+        ``max_context`` (it uses a longer history when there is one), its ``context``. A
+        history longer than that is kept across jumps (moved along with each), whatever
+        ``keep_window`` says."""
         self.guard = guard
         self.counters = JumpTally()
         self.steps = 0  # base optimizer steps taken through this optimizer
@@ -257,8 +263,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self.snapshot()
 
         def due() -> bool:
-            return self.history.full and self.schedule.jump_due(self.steps, self._fresh,
-                                                                self.history.capacity)
+            return self.ready and self.schedule.jump_due(self.steps, self._fresh,
+                                                         self.jump_window)
 
         if not due():
             return None
@@ -268,6 +274,11 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if not due():  # the gate undid the previous jump: a fresh window
             return None
         return self.jump(guard)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the history holds the :attr:`jump_window` snapshots a jump needs."""
+        return len(self.history) >= self.jump_window
 
     @property
     def can_undo(self) -> bool:
@@ -312,9 +323,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
         optimizer's own). The window restarts at the resulting weights whatever the outcome
         (or, with ``keep_window``, is moved along with them)."""
         guard = guard if guard is not None else self.guard
-        if not self.history.full:
-            raise TiplError(f"the window holds {len(self.history)} of {self.history.capacity} "
-                            "snapshots; a jump needs a full window")
+        if not self.ready:
+            raise TiplError(f"the window holds {len(self.history)} of the {self.jump_window} "
+                            "snapshots a jump needs")
         window, steps = self.history.window()
         self._undo = self._undo_wait = None  # a new attempt settles the previous jump
         horizon = self.current_horizon()
@@ -352,7 +363,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if accepted and self.config.acceptance.reset_moments:
             self.state.clear()
         self._fresh = 0
-        if self.config.prediction.keep_window:
+        if self.config.prediction.keep_window or self.history.capacity > self.jump_window:
             if accepted:  # the window continues from the new weights
                 self.history.translate(applied)
         else:

@@ -168,7 +168,7 @@ class ReturnWatchdog:
         undone = []
         for part in pending.parts:
             opt = self.optimizers[part]
-            wait = (2 ** self.streak - 1) * opt.history.capacity
+            wait = (2 ** self.streak - 1) * opt.jump_window
             later = defer and opt.config.schedule.mode == "auto"
             if opt.undo_jump_later(wait) if later else opt.undo_jump(wait):
                 undone.append(part)

@@ -1,4 +1,4 @@
-"""Weight-path predictors: the protocol, ``linear`` (the baseline), ``pptb`` and ``tipl``."""
+"""Weight-path predictors: the protocol, ``linear`` (baseline), ``pptb``, ``tipl``, ``trend``."""
 
 from tipl_opt.predictors.base import (
     BatchedTokenPredictor,
@@ -11,6 +11,7 @@ from tipl_opt.predictors.loading import default_predictor_path, load_checkpoint,
 from tipl_opt.predictors.pptb import PPTBPredictor
 from tipl_opt.predictors.tipl import TIPLConfig, TIPLPredictor
 from tipl_opt.predictors.tokens import WindowTokens, layer_groups, tokenize
+from tipl_opt.predictors.trend import TrendPredictor
 
 __all__ = [
     "BatchedTokenPredictor",
@@ -20,6 +21,7 @@ __all__ = [
     "Predictor",
     "TIPLConfig",
     "TIPLPredictor",
+    "TrendPredictor",
     "WindowTokens",
     "check_window",
     "default_predictor_path",

@@ -1,5 +1,5 @@
-"""Built-in predictor plugin: registers ``linear``, ``pptb`` and ``tipl`` like any third-party
-plugin."""
+"""Built-in predictor plugin: registers ``linear``, ``pptb``, ``tipl`` and ``trend``
+like any third-party plugin."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from tipl_opt.hookspecs import hookimpl
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.pptb import PPTBPredictor
 from tipl_opt.predictors.tipl import TIPLPredictor
+from tipl_opt.predictors.trend import TrendPredictor
 
 
 @hookimpl
@@ -16,3 +17,4 @@ def tipl_register_predictors(register: Any) -> None:
     register("linear", LinearPredictor)
     register("pptb", PPTBPredictor)
     register("tipl", TIPLPredictor)
+    register("trend", TrendPredictor)
