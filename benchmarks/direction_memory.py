@@ -13,8 +13,10 @@ move ``true = w(t+h) - w(t)``:
   of ``--memory`` (as many as there are when fewer): how well a longer memory of the path points
   to where it goes next;
 * for the inner predictor (``--predictor``, default: the embedded default), ``linear`` (over
-  the inner predictor's context) and ``trend`` (the inner predictor's move plus the calibrated
-  trend over up to ``--history`` snapshots, :class:`~tipl_opt.predictors.TrendPredictor`):
+  the inner predictor's context), ``trend`` (the inner predictor's move plus the part of the
+  calibrated trend over up to ``--history`` snapshots that it lacks,
+  :class:`~tipl_opt.predictors.TrendPredictor`) and ``whole`` (plus the whole trend,
+  ``orthogonal=False``):
   ``progress`` <move, true> / |true|^2, ``cosine`` and ``error`` |move - true|^2 / |true|^2
   (1: as far off as not moving), as :mod:`tipl_opt.pretrain.metrics` defines them.
 
@@ -56,7 +58,8 @@ def measure(paths: Path, inner: Predictor, history: int, horizon: int,
         raise SystemExit(f"{paths}: no learning paths")
     predictors: dict[str, Predictor] = {
         "inner": inner, "linear": LinearPredictor(max(inner.context, 2)),
-        "trend": TrendPredictor(inner, history=history)}
+        "trend": TrendPredictor(inner, history=history),
+        "whole": TrendPredictor(inner, history=history, orthogonal=False)}
     rows: dict[str, dict[str, list[float]]] = {}
 
     def add(key: str, value: float, period: str) -> None:
@@ -76,7 +79,8 @@ def measure(paths: Path, inner: Predictor, history: int, horizon: int,
             for length in memory:
                 add(f"slope{length}", slope_cosine(window[-length:].double(), true), period)
             for name, predictor in predictors.items():
-                w = window[-predictor.context:] if name != "trend" else window
+                w = window if isinstance(predictor, TrendPredictor) else window[
+                    -predictor.context:]
                 move = predictor.predict(w, None, lp.specs, horizon).double() - last
                 mn = max(float(move.norm()), 1e-30)
                 add(f"{name}.progress", float(move @ true) / tn**2, period)
@@ -112,11 +116,12 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(doc, args.out / "direction.json")
     slopes = [f"slope{n}" for n in args.memory]
-    print(f"median over windows, horizon {args.horizon} snapshots; trend = {args.predictor} "
-          f"+ calibrated trend over up to {args.history}")
+    print(f"median over windows, horizon {args.horizon} snapshots; i = {args.predictor}, trend "
+          f"= i + what it lacks of the calibrated trend over up to {args.history}, whole = i + "
+          "all of it")
     print(f"{'task':10s} {'period':6s} {'windows':>7s}  "
           + "  ".join(f"{s:>7s}" for s in slopes)
-          + "  " + "  ".join(f"{m + ' i/lin/trend':>22s}" for m in MEASURES))
+          + "  " + "  ".join(f"{m + ' i/lin/trend/whole':>28s}" for m in MEASURES))
     for name, task in doc["tasks"].items():
         med = task["medians"]
         for period in PERIODS:
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             cells = [f"{med[f'{s}:{period}']:7.3f}" for s in slopes]
             cells += ["/".join(f"{med[f'{p}.{m}:{period}']:.3f}"
-                               for p in ("inner", "linear", "trend")).rjust(22)
+                               for p in ("inner", "linear", "trend", "whole")).rjust(28)
                       for m in MEASURES]
             print(f"{name:10s} {period:6s} {task['windows'][period]:7d}  " + "  ".join(cells))
     print(f"wrote {args.out / 'direction.json'}")

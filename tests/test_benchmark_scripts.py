@@ -89,12 +89,13 @@ def test_direction_memory_measures_slopes_and_the_trend_predictor(tmp_path: Path
     assert task["runs"] == 2 and task["windows"] == {"all": 38, "early": 16, "late": 22}
     med = task["medians"]
     # straight paths: every slope points at the coming move; linear lands on it; trend adds
-    # the whole (calibrated, gain 1) trend on top of linear's move: twice the real move
+    # only what linear's move lacks, here nothing
     for key in ("slope8:all", "slope16:late", "slope32:early", "inner.cosine:all",
                 "trend.cosine:all"):
         assert med[key] == pytest.approx(1.0, abs=1e-4)
     assert med["inner.error:all"] == pytest.approx(0.0, abs=1e-4)
-    assert med["trend.progress:all"] == pytest.approx(2.0, abs=1e-3)
+    assert med["trend.progress:all"] == pytest.approx(1.0, abs=1e-3)
+    assert med["whole.progress:all"] == pytest.approx(2.0, abs=1e-3)  # the trend twice
     assert "toy" in result.stdout and "late" in result.stdout
     bad = subprocess.run([*script[:3], "toy", "--out", str(out)], capture_output=True,
                          text=True, timeout=300)

@@ -45,18 +45,29 @@ def test_the_trend_alone_is_exact_on_a_straight_path() -> None:
                                rtol=1e-5, atol=1e-4)
 
 
-def test_the_trend_is_added_to_the_inner_move() -> None:
-    window, _, u = _line(12)
-    window[-1] += 3 * u  # the newest step was long: linear over 3 sees it, the trend hardly
+def test_what_the_inner_move_lacks_is_added() -> None:
+    window = _line(12)[0]
+    g = torch.Generator().manual_seed(5)
+    window[-1] += 3 * torch.randn(P, generator=g)  # the newest step went off the line
     last = window[-1]
     inner = LinearPredictor(3)
     inner_move = inner.predict(window, None, SPECS, 4) - last
     trend = trend_move(window, None, 4)
+    across = trend - inner_move * (trend @ inner_move) / (inner_move @ inner_move)
+    assert float(across.norm()) > 0.5 and float((trend - across).norm()) > 0.5
     for weight in (0.0, 0.5, 1.0):
         got = TrendPredictor(inner, history=12, weight=weight).predict(window, None, SPECS, 4)
-        torch.testing.assert_close(got, last + inner_move + weight * trend, rtol=1e-5,
+        torch.testing.assert_close(got, last + inner_move + weight * across, rtol=1e-4,
                                    atol=1e-4)
-    assert float(trend.norm()) > 1.0 and float((inner_move - trend).norm()) > 1.0
+        assert float((got - last - inner_move) @ inner_move) == pytest.approx(0.0, abs=1e-3)
+    whole = TrendPredictor(inner, history=12, orthogonal=False).predict(window, None, SPECS, 4)
+    torch.testing.assert_close(whole, last + inner_move + trend, rtol=1e-4, atol=1e-4)
+
+
+def test_where_both_agree_the_inner_move_stands() -> None:
+    window, origin, u = _line(20)  # straight: linear and the trend point the same way
+    got = TrendPredictor(LinearPredictor(4), history=16).predict(window, None, SPECS, 3)
+    torch.testing.assert_close(got, origin + 22 * u, rtol=1e-5, atol=1e-4)
 
 
 def test_gain_is_zero_when_the_trend_foretold_nothing_and_one_at_most() -> None:
