@@ -70,6 +70,20 @@ def test_where_both_agree_the_inner_move_stands() -> None:
     torch.testing.assert_close(got, origin + 22 * u, rtol=1e-5, atol=1e-4)
 
 
+def test_the_trend_waits_for_min_history_snapshots() -> None:
+    window, origin, u = _line(20)
+    late = TrendPredictor(Stay(), history=16)  # min_history: the whole history
+    assert late.min_history == 16
+    torch.testing.assert_close(late.predict(window[-15:], None, SPECS, 2), window[-1])
+    torch.testing.assert_close(late.predict(window[-16:], None, SPECS, 2), origin + 21 * u,
+                               rtol=1e-5, atol=1e-4)
+    sooner = TrendPredictor(Stay(), history=16, min_history=6)
+    torch.testing.assert_close(sooner.predict(window[-6:], None, SPECS, 2), origin + 21 * u,
+                               rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="min_history"):
+        TrendPredictor(Stay(), history=16, min_history=17)
+
+
 def test_gain_is_zero_when_the_trend_foretold_nothing_and_one_at_most() -> None:
     t = torch.arange(16.0, dtype=torch.float64)
     u = torch.randn(P, dtype=torch.float64)
@@ -84,7 +98,7 @@ def test_gain_is_zero_when_the_trend_foretold_nothing_and_one_at_most() -> None:
 
 def test_older_non_finite_snapshots_are_dropped_newer_ones_refused() -> None:
     window, origin, u = _line(20)
-    trend = TrendPredictor(Stay(), history=16)
+    trend = TrendPredictor(Stay(), history=16, min_history=8)
     broken = window.clone()
     broken[6, 3] = float("nan")  # in the history, before the inner predictor's window
     got = trend.predict(broken, None, SPECS, 2)

@@ -29,6 +29,11 @@ class Predictor(Protocol):
 
     and returns a [P] float32 tensor on the window's device. Predicting "no move" returns the
     last snapshot.
+
+    Optional: a predictor that can use a longer history than it needs declares ``max_context``
+    (int >= ``context``); :class:`~tipl_opt.optimizer.TIPLOptimizer` then keeps that many
+    snapshots, moved along with every jump, and passes all it holds (``K`` between ``context``
+    and ``max_context``), jumping as soon as ``context`` are there.
     """
 
     @property

@@ -18,7 +18,11 @@ move): where both agree, as early in a run when the history is short, the inner 
 length stand; where the long memory points elsewhere, the jump turns toward it and grows. A path
 whose trend said nothing about its own recent past gets none of it. Needs no training of its
 own. (Adding the whole trend instead, ``orthogonal=False``, doubles the move where both agree:
-offline it overshoots, and online it was slower on InvertedPendulum-v5.)
+offline it overshoots, and online it was slower on InvertedPendulum-v5.) The trend is added
+only once the history holds ``min_history`` snapshots (default: all ``history``): early in a
+run the path turns, and the slope over the last 8 snapshots points closer to the coming move
+than a longer one (median cosine 0.72 vs 0.52 on InvertedDoublePendulum-v5's first 32
+snapshots); the inner move alone is then the jump.
 
 ``context`` (the fewest snapshots it predicts from) is the inner predictor's; ``max_context``
 (= ``history``) tells :class:`~tipl_opt.optimizer.TIPLOptimizer` to keep that many snapshots,
@@ -68,16 +72,20 @@ def trend_move(window: torch.Tensor, steps: torch.Tensor | None, horizon: int) -
 
 class TrendPredictor:
     """``inner``'s move plus ``weight`` times the calibrated trend over up to ``history``
-    snapshots (``orthogonal``: only its part orthogonal to the inner move). ``inner``: a
-    predictor or anything :func:`~tipl_opt.predictors.load_predictor` takes (default: the
-    embedded default); ``weight=0`` is the inner predictor alone."""
+    snapshots (``orthogonal``: only its part orthogonal to the inner move), once the history
+    holds ``min_history`` of them (default: ``history``; before, the inner move alone).
+    ``inner``: a predictor or anything :func:`~tipl_opt.predictors.load_predictor` takes
+    (default: the embedded default); ``weight=0`` is the inner predictor alone."""
 
     name = "trend"
 
     def __init__(self, inner: Predictor | str = "default", history: int = 32,
-                 weight: float = 1.0, orthogonal: bool = True) -> None:
+                 weight: float = 1.0, orthogonal: bool = True,
+                 min_history: int | None = None) -> None:
         if weight < 0:
             raise ValueError(f"weight must be >= 0, got {weight}")
+        if min_history is not None and not 2 <= min_history <= history:
+            raise ValueError(f"min_history must be in 2..history={history}, got {min_history}")
         if isinstance(inner, str):
             from tipl_opt.optimizer import resolve_predictor
 
@@ -87,6 +95,7 @@ class TrendPredictor:
                              f"context ({inner.context})")
         self.inner, self.max_context, self.weight = inner, history, weight
         self.orthogonal = orthogonal
+        self.min_history = history if min_history is None else min_history
 
     @property
     def context(self) -> int:
@@ -108,6 +117,8 @@ class TrendPredictor:
         k = self.context
         last = w[-1]
         inner = self.inner.predict(w[-k:], None if s is None else s[-k:], specs, horizon) - last
+        if w.shape[0] < self.min_history:  # no longer memory than the inner window yet
+            return last + inner
         trend = trend_move(w, s, horizon)
         if self.orthogonal:  # only what the inner move lacks
             norm = float(inner.double() @ inner.double())
@@ -118,4 +129,4 @@ class TrendPredictor:
     def __repr__(self) -> str:
         return (f"TrendPredictor(inner={getattr(self.inner, 'name', self.inner)!r}, "
                 f"history={self.max_context}, weight={self.weight}, "
-                f"orthogonal={self.orthogonal})")
+                f"orthogonal={self.orthogonal}, min_history={self.min_history})")
