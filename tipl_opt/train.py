@@ -41,7 +41,8 @@ class TrainConfig(BaseModel):
     seed: int = 0
     seeds: int = Field(default=1, ge=1)
     predictor: str = "default"
-    """``default``, ``linear``, a checkpoint folder, or ``none`` (the base optimizer alone)."""
+    """``default``, a registered name (``linear``, ``pptb``, ``trend``...), a checkpoint folder, or
+    ``none`` (the base optimizer alone)."""
     compare: bool = False
     """Also train the base optimizer on the same seeds, side by side."""
     every: int | None = Field(default=None, gt=0)

@@ -133,7 +133,8 @@ def train_command(
     env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "CartPole-v1",
     steps: Annotated[int, typer.Option(help="Training env steps per run.")] = 50_000,
     predictor: Annotated[str, typer.Option(
-        help="default, linear, a checkpoint folder, or none (base optimizer only).")]
+        help="default, a registered predictor (linear, pptb, trend...), a checkpoint folder, "
+             "or none (base optimizer only).")]
     = "default",
     compare: Annotated[bool, typer.Option(
         "--compare", help="Also train the base optimizer on the same seeds.")] = False,
