@@ -37,6 +37,8 @@ import torch
 from tipl_opt import atomic
 from tipl_opt.paths import PathDataset
 from tipl_opt.predictors import LinearPredictor, Predictor, TrendPredictor, load_predictor
+from tipl_opt.predictors.trend import slope
+from tipl_opt.pretrain.metrics import move_measures
 
 PERIODS = ("all", "early", "late")
 MEASURES = ("progress", "cosine", "error")
@@ -44,11 +46,9 @@ MEASURES = ("progress", "cosine", "error")
 
 def slope_cosine(window: torch.Tensor, true: torch.Tensor) -> float:
     """Cosine between the least-squares slope of ``window`` [L, P] (float64) and ``true``."""
-    t = torch.arange(window.shape[0], dtype=window.dtype)
-    t = t - t.mean()
-    slope = (t[:, None] * (window - window.mean(dim=0))).sum(dim=0)
-    denom = float(slope.norm()) * float(true.norm())
-    return float(slope @ true) / denom if denom > 0 else 0.0
+    direction = slope(window, torch.arange(window.shape[0], dtype=window.dtype))
+    denom = float(direction.norm()) * float(true.norm())
+    return float(direction @ true) / denom if denom > 0 else 0.0
 
 
 def measure(paths: Path, inner: Predictor, history: int, horizon: int,
@@ -73,8 +73,7 @@ def measure(paths: Path, inner: Predictor, history: int, horizon: int,
             window = weights[max(0, t + 1 - history): t + 1]
             last = window[-1].double()
             true = weights[t + horizon].double() - last
-            tn = float(true.norm())
-            if tn == 0:
+            if not float(true.norm()):
                 continue
             for length in memory:
                 add(f"slope{length}", slope_cosine(window[-length:].double(), true), period)
@@ -82,10 +81,9 @@ def measure(paths: Path, inner: Predictor, history: int, horizon: int,
                 w = window if isinstance(predictor, TrendPredictor) else window[
                     -predictor.context:]
                 move = predictor.predict(w, None, lp.specs, horizon).double() - last
-                mn = max(float(move.norm()), 1e-30)
-                add(f"{name}.progress", float(move @ true) / tn**2, period)
-                add(f"{name}.cosine", float(move @ true) / (mn * tn), period)
-                add(f"{name}.error", float((move - true).norm()) ** 2 / tn**2, period)
+                measures = move_measures(move, true) or {}
+                for key in MEASURES:
+                    add(f"{name}.{key}", measures[key], period)
     medians = {key: statistics.median(v["v"]) for key, v in rows.items()}
     counts = {p: len(rows.get(f"inner.error:{p}", {}).get("v", [])) for p in PERIODS}
     return {"runs": len(runs), "windows": counts, "medians": medians}

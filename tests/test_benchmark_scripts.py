@@ -14,11 +14,16 @@ from conftest import write_synthetic_path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _synthetic_runs(folder: Path, runs: int, snapshots: int) -> Path:
+    """``runs`` straight synthetic learning paths of ``snapshots`` each in ``folder``."""
+    for seed in range(runs):
+        write_synthetic_path(folder / f"synthetic-ppo-Toy-v0-s{seed}.safetensors",
+                             snapshots=snapshots, seed=seed)
+    return folder
+
+
 def test_jump_progress_measures_how_far_a_jump_lands(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    for seed in range(2):
-        write_synthetic_path(data / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=20,
-                             seed=seed)
+    data = _synthetic_runs(tmp_path / "data", 2, 20)
     out = tmp_path / "progress.json"
     script = [sys.executable, str(ROOT / "benchmarks" / "jump_progress.py"), "--paths",
               str(data), "--out", str(out)]
@@ -42,10 +47,7 @@ def test_jump_progress_measures_how_far_a_jump_lands(tmp_path: Path) -> None:
 
 def test_path_predictability_joins_the_offline_cosine_with_the_online_ratio(tmp_path: Path
                                                                            ) -> None:
-    data = tmp_path / "paths"
-    for seed in range(2):
-        write_synthetic_path(data / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=40,
-                             seed=seed)
+    data = _synthetic_runs(tmp_path / "paths", 2, 40)
     paired = tmp_path / "paired.json"
     paired.write_text(json.dumps({"rows": [
         {"folder": "runs/toy", "variant": v, "median_ratio": r, "median_ratio_ci95": [r - .1, r]}
@@ -74,10 +76,7 @@ def test_path_predictability_joins_the_offline_cosine_with_the_online_ratio(tmp_
 
 
 def test_direction_memory_measures_slopes_and_the_trend_predictor(tmp_path: Path) -> None:
-    data = tmp_path / "paths"
-    for seed in range(2):
-        write_synthetic_path(data / f"synthetic-ppo-Toy-v0-s{seed}.safetensors", snapshots=30,
-                             seed=seed)
+    data = _synthetic_runs(tmp_path / "paths", 2, 30)
     out = tmp_path / "direction"
     script = [sys.executable, str(ROOT / "benchmarks" / "direction_memory.py"), "--task",
               f"toy={data}", "--predictor", "linear", "--history", "16", "--horizon", "4",

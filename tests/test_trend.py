@@ -1,4 +1,4 @@
-"""``trend``: an inner predictor's move averaged with the calibrated long-run trend, and the
+"""``trend``: an inner predictor's move plus the calibrated long-run trend it lacks, and the
 optimizer's longer kept history for predictors that declare a ``max_context``."""
 
 from __future__ import annotations

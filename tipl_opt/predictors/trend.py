@@ -39,7 +39,7 @@ from tipl_opt.paths.spec import ParamSpec
 from tipl_opt.predictors.base import Predictor, check_window, spacing
 
 
-def _slope(w: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def slope(w: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Least-squares slope per coordinate of ``w`` [n, P] over times ``t`` [n] (float64)."""
     tc = t - t.mean()
     return (tc[:, None] * (w - w.mean(dim=0))).sum(dim=0) / (tc * tc).sum()
@@ -52,7 +52,7 @@ def trend_gain(w: torch.Tensor, t: torch.Tensor, back: int) -> float:
     n = w.shape[0]
     if back < 1 or n - back < 2:
         return 0.0
-    foretold = _slope(w[: n - back], t[: n - back]) * float(t[-1] - t[-1 - back])
+    foretold = slope(w[: n - back], t[: n - back]) * float(t[-1] - t[-1 - back])
     actual = w[-1] - w[-1 - back]
     norm = float(foretold @ foretold)
     if not norm > 0:
@@ -67,7 +67,7 @@ def trend_move(window: torch.Tensor, steps: torch.Tensor | None, horizon: int) -
     n = w.shape[0]
     t = spacing(steps, n, w.device).to(torch.float64)
     gain = trend_gain(w, t, min(horizon, n // 2))
-    return (gain * float(horizon) * _slope(w, t)).to(torch.float32)
+    return (gain * float(horizon) * slope(w, t)).to(torch.float32)
 
 
 class TrendPredictor:

@@ -87,6 +87,17 @@ def relative_report(errors: Mapping[str, Sequence[float]], horizons: Sequence[in
 PROGRESS_MEASURES = ("progress", "cosine", "length", "error")
 
 
+def move_measures(move: torch.Tensor, true: torch.Tensor) -> dict[str, float] | None:
+    """Each measure of :data:`PROGRESS_MEASURES` of a predicted ``move`` against the real one
+    ``true`` (both [P], float64); ``None`` when the real move is zero."""
+    tn = float(true.norm())
+    if tn == 0:
+        return None
+    dot, mn = float(move @ true), float(move.norm())
+    return {"progress": dot / tn**2, "cosine": dot / (tn * max(mn, 1e-30)),
+            "length": mn / tn, "error": float((move - true).norm()) ** 2 / tn**2}
+
+
 def progress_stats(predictors: Mapping[str, Predictor], samples: Sequence[Sample],
                    horizons: Sequence[int]) -> dict[str, dict[str, list[float]]]:
     """Per predictor, ``{measure}_median`` and ``{measure}_mean`` over windows for each
@@ -101,16 +112,9 @@ def progress_stats(predictors: Mapping[str, Predictor], samples: Sequence[Sample
             for j in range(len(horizons)):
                 if not s.mask[j]:
                     continue
-                true = s.futures[j].double() - last
-                move = pred[j].double() - last
-                tn = float(true.norm())
-                if tn == 0:
-                    continue
-                rows["progress"][j].append(float(move @ true) / tn**2)
-                rows["cosine"][j].append(float(move @ true)
-                                         / (tn * max(float(move.norm()), 1e-30)))
-                rows["length"][j].append(float(move.norm()) / tn)
-                rows["error"][j].append(float((move - true).norm()) ** 2 / tn**2)
+                measures = move_measures(pred[j].double() - last, s.futures[j].double() - last)
+                for key, value in (measures or {}).items():
+                    rows[key][j].append(value)
         stats[name] = {f"{k}_{agg}": [fn(v) if v else float("nan") for v in rows[k]]
                        for k in rows for agg, fn in (("median", statistics.median),
                                                      ("mean", statistics.fmean))}
