@@ -17,7 +17,8 @@ def test_train_compare_runs_base_and_tipl_on_the_same_seed(tmp_path: Path) -> No
     result = runner.invoke(app, ["train", "--lib", "sb3", "--algo", "ppo", "--env",
                                  "CartPole-v1", "--steps", "1536", "--every", "256",
                                  "--predictor", "linear", "--compare", "--eval-episodes", "1",
-                                 "--hidden", "16", "--out", str(tmp_path), "--save-paths",
+                                 "--hidden", "16", "--activation", "relu",
+                                 "--out", str(tmp_path), "--save-paths",
                                  "--hp", "n_steps=128", "--hp", "batch_size=64",
                                  "--jump", "snapshot_every=1",  # a snapshot every rollout
                                  "--threshold", "30"])  # not CartPole's solved level, 475
@@ -35,6 +36,8 @@ def test_train_compare_runs_base_and_tipl_on_the_same_seed(tmp_path: Path) -> No
             for p in (tmp_path / "runs").glob("*.json")}
     steps = kept["linear"]["jump_steps"]
     assert len(steps) == tipl["jumps"]["jumps_accepted"] and kept["base"]["jump_steps"] == []
+    assert kept["base"]["spec"]["activation"] == "relu"  # --activation reaches the network
+    assert kept["linear"]["hyperparameters"]["activation"] == "relu"
     # a window of 8 snapshots (one at the start, then one per 128-step rollout) is full at 896
     assert steps == sorted(steps) and steps[0] >= 7 * 128 and steps[-1] <= 1536
     curve = next(iter(tipl["curves"].values()))

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tipl_opt.adapters.base import Activation
 from tipl_opt.cli.console import console, exit_for_runs, fail
 from tipl_opt.cli.options import (
     ADDRESS_HELP,
@@ -145,6 +146,8 @@ def train_command(
         help="Return to measure env steps to (default: the env's solved level).")] = None,
     eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 5,
     hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 64,64.")] = None,
+    activation: Annotated[Activation, typer.Option(
+        help="Hidden-layer activation of the policy and value networks.")] = "tanh",
     workers: Annotated[int, typer.Option(help="Runs in parallel processes.")] = 1,
     executor: Annotated[ExecutorKind, typer.Option(help=EXECUTOR_HELP)] = "process",
     address: Annotated[str | None, typer.Option(help=ADDRESS_HELP)] = None,
@@ -176,8 +179,8 @@ def train_command(
     options: dict[str, Any] = {
         "lib": lib, "algo": algo, "env": env, "steps": steps, "predictor": predictor,
         "compare": compare, "seed": seed, "seeds": seeds, "every": every, "threshold": threshold,
-        "eval_episodes": eval_episodes, "workers": workers, "executor": executor,
-        "address": address, "tensorboard": tensorboard, "out": out,
+        "eval_episodes": eval_episodes, "activation": activation, "workers": workers,
+        "executor": executor, "address": address, "tensorboard": tensorboard, "out": out,
         "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit,
         "value_limit": value_limit, "entropy_limit": entropy_limit}
     if hidden:
