@@ -12,6 +12,7 @@ from torch.distributions import Categorical
 
 from tipl_opt.adapters import TIPLSetup
 from tipl_opt.adapters.attachment import (
+    CRITIC_JUMPS_OFF_BY_DEFAULT,
     ENTROPY_LIMIT,
     GUARDS,
     VALUE_LIMIT,
@@ -21,6 +22,7 @@ from tipl_opt.adapters.attachment import (
     make_guard,
     rollout_snapshot_every,
     select_parts,
+    targets_of,
 )
 from tipl_opt.errors import ConfigError
 from tipl_opt.guard import AllOfGuard, EntropyDropGuard, KLGuard, ValueChangeGuard
@@ -85,6 +87,17 @@ def test_targets_select_parts_by_kind() -> None:
         select_parts("L", "ppo", {"policy": "policy"}, "actor")
     with pytest.raises(ConfigError, match="'actor', 'critic' or 'both'"):
         select_parts("L", "ppo", {"policy": "policy"}, "all")
+
+
+def test_td3_jumps_its_actor_alone_unless_told_otherwise() -> None:
+    parts = {"actor": "actor", "critic": "critic"}
+    assert select_parts("L", "td3", parts, None) == ["actor"]  # critic jumps harmed TD3
+    assert select_parts("L", "sac", parts, None) == ["actor", "critic"]
+    assert select_parts("L", "td3", parts, "both") == ["actor", "critic"]
+    assert select_parts("L", "ppo", {"policy": "policy"}, None) == ["policy"]
+    assert set(CRITIC_JUMPS_OFF_BY_DEFAULT) == {"td3"}
+    assert targets_of(TIPLSetup(), "TD3") == "actor" and targets_of(TIPLSetup(), "sac") == "both"
+    assert targets_of(TIPLSetup(targets="critic"), "td3") == "critic"
 
 
 class ActorCritic(nn.Module):

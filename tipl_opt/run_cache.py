@@ -78,6 +78,7 @@ def fingerprint(task: RunTask) -> str:
         tipl = task.tipl.model_dump(mode="json")
         # the limit in effect, so that given explicitly or by default it is the same run
         tipl["entropy_limit"] = attachment.entropy_limit_of(task.tipl)
+        tipl["targets"] = attachment.targets_of(task.tipl, task.spec.algo)
         tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).model_dump(mode="json")
         tipl["predictor"] = _checkpoint_digest(task.tipl.predictor)
         tipl["adapter_defaults"] = attachment.adapter_defaults()

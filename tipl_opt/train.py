@@ -64,7 +64,7 @@ class TrainConfig(BaseModel):
     entropy_limit: float | None = Field(default=None, gt=0)
     """Largest drop of an on-policy policy's entropy a jump may cause (nats per action
     dimension; default: the adapters' ``ENTROPY_LIMIT``)."""
-    targets: Literal["actor", "critic", "both"] = "both"
+    targets: Literal["actor", "critic", "both"] | None = None
     workers: int = Field(default=1, ge=1)
     executor: ExecutorKind = "process"
     """Where runs train: ``process`` (this machine) or ``ray`` (Ray tasks)."""

@@ -183,6 +183,28 @@ JUMPS_OFF_BY_DEFAULT: dict[str, str] = {
 measurement that decided it (see docs/benchmarks.md): snapshots are still taken."""
 
 
+CRITIC_JUMPS_OFF_BY_DEFAULT: dict[str, str] = {
+    "td3": ("on Pendulum-v1 (SB3, no action noise, 20 paired seeds) jumping the critics left 6 "
+            "runs at constant full torque to the end against the base's 2; jumping the actor "
+            "alone left 2, as the base"),
+}
+"""Off-policy algorithms whose critics are not jumped unless ``targets`` says so, and the
+measurement that decided it (see docs/benchmarks.md). SAC's critics are: there the critic
+jumps carry the speed-up."""
+
+
+def default_targets(algo: str) -> Targets:
+    """Which optimizers get TIPL when a setup leaves ``targets`` unset: ``actor`` for the
+    algorithms of :data:`CRITIC_JUMPS_OFF_BY_DEFAULT` (TD3), ``both`` otherwise."""
+    return "actor" if algo.lower() in CRITIC_JUMPS_OFF_BY_DEFAULT else "both"
+
+
+def targets_of(setup: TIPLSetup, algo: str) -> Targets:
+    """The ``targets`` in effect for ``setup`` on ``algo``: its own, else
+    :func:`default_targets`."""
+    return setup.targets if setup.targets is not None else default_targets(algo)
+
+
 def jump_config(library: str, algo: str, *, on_policy: bool,
                 config: JumpConfig | Mapping[str, Any] | None = None,
                 auto_defaults: Mapping[str, Any] | None = None,
@@ -231,9 +253,10 @@ def adapter_defaults() -> dict[str, Any]:
     """Every default of this module that shapes a TIPL run unless the run's setup overrides it
     (JSON types): which algorithms jump and how often, the trust regions, the snapshot cadence
     of short rollouts. Part of a kept run's fingerprint (:func:`tipl_opt.run_cache.fingerprint`),
-    so a run kept from before a default changed is trained again. (:data:`ENTROPY_LIMIT` is
-    digested as the setup's ``entropy_limit`` in effect instead, so that a run given the
-    limit explicitly and one taking it by default share their fingerprint.)"""
+    so a run kept from before a default changed is trained again. (:data:`ENTROPY_LIMIT` and
+    the default ``targets`` (:func:`default_targets`) are digested as the setup's values in
+    effect instead, so that a run given one explicitly and one taking it by default share their
+    fingerprint.)"""
     return {"jumps_off": sorted(JUMPS_OFF_BY_DEFAULT),
             "keep_window": sorted(KEEP_WINDOW_BY_DEFAULT), "jump_every": DEFAULT_JUMP_EVERY,
             "guards": {kind: [cls.__name__, limit] for kind, (cls, limit) in GUARDS.items()},
@@ -241,10 +264,13 @@ def adapter_defaults() -> dict[str, Any]:
 
 
 def select_parts(library: str, algo: str, parts: Mapping[str, str],
-                 targets: str) -> list[str]:
+                 targets: str | None) -> list[str]:
     """The parts (name -> :data:`PartKind`) that get TIPL for ``targets``: ``both`` all,
-    ``actor`` the actor parts, ``critic`` the critic parts. An algorithm with a single optimizer
-    takes only ``both``. Raises ConfigError."""
+    ``actor`` the actor parts, ``critic`` the critic parts, ``None`` the algorithm's default
+    (:func:`default_targets`). An algorithm with a single optimizer takes only ``both``.
+    Raises ConfigError."""
+    if targets is None:
+        targets = default_targets(algo)
     if targets not in ("actor", "critic", "both"):
         raise ConfigError(f"targets must be 'actor', 'critic' or 'both', got {targets!r}")
     if targets == "both":

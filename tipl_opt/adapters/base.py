@@ -66,8 +66,10 @@ class TIPLSetup(BaseModel):
     """Largest drop of an on-policy policy's entropy a jump may cause, in nats per action
     dimension; ``None``: the default, :data:`tipl_opt.adapters.attachment.ENTROPY_LIMIT`
     (0.02)."""
-    targets: Literal["actor", "critic", "both"] = "both"
-    """Which optimizers get TIPL when the algorithm has several (SAC, TD3)."""
+    targets: Literal["actor", "critic", "both"] | None = None
+    """Which optimizers get TIPL when the algorithm has several (SAC, TD3); ``None``: the
+    default for the algorithm (:func:`tipl_opt.adapters.attachment.default_targets`: ``both``,
+    TD3 ``actor``)."""
 
 
 SnapshotSink = Callable[[Snapshot], None]

@@ -163,6 +163,9 @@ def train_command(
              "KL 0.02 for PPO).")] = None,
     value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
     entropy_limit: Annotated[float | None, typer.Option(help=ENTROPY_LIMIT_HELP)] = None,
+    targets: Annotated[str | None, typer.Option(
+        help="Which optimizers of SAC/TD3 get TIPL: actor, critic or both (default: both for "
+             "SAC, actor for TD3).")] = None,
     hp: Annotated[list[str] | None, typer.Option(
         "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512.")]
     = None,
@@ -182,7 +185,7 @@ def train_command(
         "eval_episodes": eval_episodes, "activation": activation, "workers": workers,
         "executor": executor, "address": address, "tensorboard": tensorboard, "out": out,
         "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit,
-        "value_limit": value_limit, "entropy_limit": entropy_limit}
+        "value_limit": value_limit, "entropy_limit": entropy_limit, "targets": targets}
     if hidden:
         options["hidden_sizes"] = parse_ints(hidden)
     options["hyperparams"] = parse_hyperparams(hp or [])

@@ -118,6 +118,17 @@ def test_attach_wraps_the_optimizers_sb3_built(cls: type[BaseAlgorithm], env_id:
         assert owners["policy"].optimizer.param_groups[0]["alpha"] == 0.99
 
 
+def test_td3_jumps_its_actor_alone_by_default() -> None:
+    model = make(TD3, "Pendulum-v1")
+    critic_optimizer = model.critic.optimizer
+    callback = attach(model, "linear", guard=False)
+    assert set(callback.optimizers) == {"actor"}
+    assert isinstance(model.actor.optimizer, TIPLOptimizer)
+    assert model.critic.optimizer is critic_optimizer  # left as SB3 built it
+    both = attach(make(TD3, "Pendulum-v1"), "linear", guard=False, targets="both")
+    assert set(both.optimizers) == {"actor", "critic"}
+
+
 def test_specs_name_the_parameters_the_optimizer_owns() -> None:
     model = make(SAC, "Pendulum-v1")
     callback = attach(model, "linear", guard=False, targets="critic")

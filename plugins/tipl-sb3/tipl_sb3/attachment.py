@@ -160,7 +160,7 @@ def env_id_of(model: BaseAlgorithm) -> str | None:
 def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] = "default",
            config: JumpConfig | Mapping[str, Any] | None = None, *, guard: bool = True,
            guard_limit: float | None = None, value_limit: float | None = None,
-           targets: Targets = "both",
+           targets: Targets | None = None,
            resume: str | os.PathLike[str] | None = None) -> TIPLCallback:
     """Wrap the optimizer(s) of ``model`` in TIPLOptimizers and return the callback to pass to
     ``model.learn(callback=...)`` (PPO/A2C need it to jump; DQN/SAC/TD3 jump inside their
@@ -175,8 +175,9 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
       :data:`tipl_opt.adapters.attachment.GUARDS`). A rejected jump restores
       the exact previous weights. ``value_limit``: PPO/A2C's value-head check (default
       :data:`tipl_opt.adapters.attachment.VALUE_LIMIT`).
-    * ``targets``: which of SAC/TD3's optimizers get TIPL; other algorithms have one optimizer
-      and take only ``"both"``.
+    * ``targets``: which of SAC/TD3's optimizers get TIPL (default: ``"both"`` for SAC,
+      ``"actor"`` for TD3, see :data:`tipl_opt.adapters.attachment.CRITIC_JUMPS_OFF_BY_DEFAULT`);
+      other algorithms have one optimizer and take only ``"both"``.
     * ``resume``: a zip written by ``model.save()`` while TIPL was attached: each optimizer
       continues that file's history, counters, step count and jump config (see :func:`load`).
 
@@ -257,7 +258,7 @@ def _resume(optimizers: dict[str, TIPLOptimizer], path: str | os.PathLike[str]) 
 def load(algorithm: type[ModelT], path: str | os.PathLike[str], *, env: Any = None,
          predictor: Predictor | str | os.PathLike[str] = "default", guard: bool = True,
          guard_limit: float | None = None, value_limit: float | None = None,
-         targets: Targets = "both", **load_kwargs: Any) -> tuple[ModelT, TIPLCallback]:
+         targets: Targets | None = None, **load_kwargs: Any) -> tuple[ModelT, TIPLCallback]:
     """``algorithm.load(path, env=env, **load_kwargs)``, then :func:`attach` with
     ``resume=path``: the agent continues with its saved weights and optimizer moments, and
     TIPL with its saved history, counters and jump config. Continue with
