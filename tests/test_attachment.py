@@ -90,11 +90,11 @@ def test_targets_select_parts_by_kind() -> None:
 
 
 def test_td3_jumps_its_actor_alone_unless_told_otherwise() -> None:
-    parts = {"actor": "actor", "critic": "critic"}
-    assert select_parts("L", "td3", parts, None) == ["actor"]  # critic jumps harmed TD3
-    assert select_parts("L", "sac", parts, None) == ["actor", "critic"]
+    parts, unset = {"actor": "actor", "critic": "critic"}, TIPLSetup()
+    assert select_parts("L", "td3", parts, targets_of(unset, "td3")) == ["actor"]  # harmed
+    assert select_parts("L", "sac", parts, targets_of(unset, "sac")) == ["actor", "critic"]
     assert select_parts("L", "td3", parts, "both") == ["actor", "critic"]
-    assert select_parts("L", "ppo", {"policy": "policy"}, None) == ["policy"]
+    assert select_parts("L", "ppo", {"policy": "policy"}, targets_of(unset, "ppo")) == ["policy"]
     assert set(CRITIC_JUMPS_OFF_BY_DEFAULT) == {"td3"}
     assert targets_of(TIPLSetup(), "TD3") == "actor" and targets_of(TIPLSetup(), "sac") == "both"
     assert targets_of(TIPLSetup(targets="critic"), "td3") == "critic"

@@ -193,16 +193,12 @@ measurement that decided it (see docs/benchmarks.md). SAC's critics are: there t
 jumps carry the speed-up."""
 
 
-def default_targets(algo: str) -> Targets:
-    """Which optimizers get TIPL when a setup leaves ``targets`` unset: ``actor`` for the
-    algorithms of :data:`CRITIC_JUMPS_OFF_BY_DEFAULT` (TD3), ``both`` otherwise."""
-    return "actor" if algo.lower() in CRITIC_JUMPS_OFF_BY_DEFAULT else "both"
-
-
 def targets_of(setup: TIPLSetup, algo: str) -> Targets:
-    """The ``targets`` in effect for ``setup`` on ``algo``: its own, else
-    :func:`default_targets`."""
-    return setup.targets if setup.targets is not None else default_targets(algo)
+    """The ``targets`` in effect for ``setup`` on ``algo``: its own, else ``actor`` for the
+    algorithms of :data:`CRITIC_JUMPS_OFF_BY_DEFAULT` (TD3) and ``both`` for the others."""
+    if setup.targets is not None:
+        return setup.targets
+    return "actor" if algo.lower() in CRITIC_JUMPS_OFF_BY_DEFAULT else "both"
 
 
 def jump_config(library: str, algo: str, *, on_policy: bool,
@@ -254,7 +250,7 @@ def adapter_defaults() -> dict[str, Any]:
     (JSON types): which algorithms jump and how often, the trust regions, the snapshot cadence
     of short rollouts. Part of a kept run's fingerprint (:func:`tipl_opt.run_cache.fingerprint`),
     so a run kept from before a default changed is trained again. (:data:`ENTROPY_LIMIT` and
-    the default ``targets`` (:func:`default_targets`) are digested as the setup's values in
+    the default ``targets`` (:func:`targets_of`) are digested as the setup's values in
     effect instead, so that a run given one explicitly and one taking it by default share their
     fingerprint.)"""
     return {"jumps_off": sorted(JUMPS_OFF_BY_DEFAULT),
@@ -264,13 +260,11 @@ def adapter_defaults() -> dict[str, Any]:
 
 
 def select_parts(library: str, algo: str, parts: Mapping[str, str],
-                 targets: str | None) -> list[str]:
-    """The parts (name -> :data:`PartKind`) that get TIPL for ``targets``: ``both`` all,
-    ``actor`` the actor parts, ``critic`` the critic parts, ``None`` the algorithm's default
-    (:func:`default_targets`). An algorithm with a single optimizer takes only ``both``.
-    Raises ConfigError."""
-    if targets is None:
-        targets = default_targets(algo)
+                 targets: str) -> list[str]:
+    """The parts (name -> :data:`PartKind`) that get TIPL for ``targets`` (as
+    :func:`targets_of` resolves it): ``both`` all, ``actor`` the actor parts, ``critic`` the
+    critic parts. An algorithm with a single optimizer takes only ``both``. Raises
+    ConfigError."""
     if targets not in ("actor", "critic", "both"):
         raise ConfigError(f"targets must be 'actor', 'critic' or 'both', got {targets!r}")
     if targets == "both":

@@ -68,7 +68,7 @@ class TIPLSetup(BaseModel):
     (0.02)."""
     targets: Literal["actor", "critic", "both"] | None = None
     """Which optimizers get TIPL when the algorithm has several (SAC, TD3); ``None``: the
-    default for the algorithm (:func:`tipl_opt.adapters.attachment.default_targets`: ``both``,
+    default for the algorithm (:func:`tipl_opt.adapters.attachment.targets_of`: ``both``,
     TD3 ``actor``)."""
 
 

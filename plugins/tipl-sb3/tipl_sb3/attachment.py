@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import gymnasium as gym
 import torch
 
-from tipl_opt.adapters.attachment import Attachment, GuardInputs, Targets, select_parts
+from tipl_opt.adapters.attachment import (
+    Attachment,
+    GuardInputs,
+    Targets,
+    select_parts,
+    targets_of,
+)
 from tipl_opt.adapters.attachment import jump_config as core_jump_config
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_opt.errors import ConfigError
@@ -198,11 +204,11 @@ def attach_setup(model: BaseAlgorithm, setup: TIPLSetup,
     collected run gets it: no field of the setup can be left behind."""
     predictor = setup.predictor if predictor is None else predictor
     config = setup.jump if config is None else config
-    guard, targets = setup.guard, setup.targets
+    guard = setup.guard
     algo = algorithm_of(model)
     optimizers = owned_optimizers(model, algo)
     kinds = {part: part_kind(algo, part) for part in optimizers}
-    parts = select_parts("SB3", algo, kinds, targets)
+    parts = select_parts("SB3", algo, kinds, targets_of(setup, algo))
     if any(isinstance(opt, TIPLOptimizer) for opt in optimizers.values()):
         raise ConfigError("This model already has TIPL attached; keep using the callback "
                           "attach() returned (it works across learn() calls).")

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from tipl_opt.adapters.attachment import Attachment, GuardInputs, select_parts
+from tipl_opt.adapters.attachment import Attachment, GuardInputs, select_parts, targets_of
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_tianshou.build import PARTS, Agent, OptimWrapper
 from tipl_tianshou.guards import (
@@ -75,7 +75,7 @@ class TIPLAttachment(Attachment):
         super().__init__("Tianshou", algo, on_policy=algo == "ppo", setup=setup,
                          auto_defaults=AUTO_DEFAULTS, rollout=rollout, env_id=env_id)
         self.parts = tuple(select_parts("Tianshou", algo, {p: KINDS[p] for p in PARTS[algo]},
-                                        setup.targets))
+                                        targets_of(setup, algo)))
         self.factories: dict[str, TIPLOptimizerFactory] = {}
 
     # -- building ----------------------------------------------------------------------------
