@@ -167,8 +167,9 @@ def train_command(
         help="Which optimizers of SAC/TD3 get TIPL: actor, critic or both (default: both for "
              "SAC, actor for TD3).")] = None,
     hp: Annotated[list[str] | None, typer.Option(
-        "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512.")]
-    = None,
+        "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512; "
+                     "SB3 SAC/TD3: --hp action_noise=normal:0.1 (Gaussian, std in action "
+                     "units) or ou:0.1.")] = None,
     jump: Annotated[list[str] | None, typer.Option(
         "--jump", help="Jump setting KEY=VALUE (repeatable; JumpConfig fields), e.g. "
                        "--jump horizon=4 --jump scale=2.")] = None,

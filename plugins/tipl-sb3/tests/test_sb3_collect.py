@@ -191,6 +191,38 @@ def test_user_policy_kwargs_are_merged_into_a_fresh_dict() -> None:
     assert spec.hyperparams["policy_kwargs"] == {"n_critics": 1}
 
 
+def test_action_noise_spec_builds_the_sb3_noise_in_action_units() -> None:
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    def build(noise: str) -> Any:
+        return build_model(TrainSpec(algo="td3", env_id="Pendulum-v1", seed=0, total_steps=64,
+                                     every=64, hidden_sizes=(8,),
+                                     hyperparams={"action_noise": noise})).action_noise
+
+    normal = build("normal:0.1")
+    assert isinstance(normal, NormalActionNoise)
+    assert normal._sigma.tolist() == [0.1] and normal._mu.tolist() == [0.0]
+    assert isinstance(build("ou:0.3"), OrnsteinUhlenbeckActionNoise)
+    for bad, says in [("normal", "must look like"), ("gauss:0.1", "must look like"),
+                      ("normal:-1", "positive number"), ("normal:x", "positive number")]:
+        with pytest.raises(ConfigError, match=says):
+            build(bad)
+    with pytest.raises(ConfigError, match="continuous actions"):
+        build_model(TrainSpec(algo="dqn", env_id="CartPole-v1", seed=0, total_steps=64, every=64,
+                              hidden_sizes=(8,), hyperparams={"action_noise": "normal:0.1"}))
+
+
+def test_action_noise_is_reported_and_seeded_runs_repeat() -> None:
+    spec = TrainSpec(algo="td3", env_id="Pendulum-v1", seed=3, total_steps=300, every=150,
+                     hidden_sizes=(8,), eval_episodes=1,
+                     hyperparams={**OFF_POLICY_HP, "action_noise": "normal:0.5"})
+    first, again = record(spec), record(spec)
+    assert "NormalActionNoise" in first.hyperparameters["action_noise"]
+    assert all(torch.equal(a, b) for a, b in zip(first.weights, again.weights, strict=True))
+    quiet = record(spec.model_copy(update={"hyperparams": dict(OFF_POLICY_HP)}))
+    assert not torch.equal(first.weights[-1], quiet.weights[-1])
+
+
 # -- learning-path file, determinism ----------------------------------------------------------
 def test_collection_round_trips_through_a_learning_path(tmp_path: Path) -> None:
     spec = make_spec("a2c")

@@ -44,6 +44,43 @@ def policy_kwargs(spec: TrainSpec) -> dict[str, Any]:
     return kwargs
 
 
+NOISE_KINDS = {"normal": "NormalActionNoise", "ou": "OrnsteinUhlenbeckActionNoise"}
+"""``action_noise`` spec prefixes -> the SB3 noise classes they build."""
+
+
+def action_noise(value: Any, action_space: Any) -> Any:
+    """The ``action_noise`` an off-policy SB3 algorithm gets from a hyperparams value:
+    ``"normal:0.1"`` -> ``NormalActionNoise`` with that std in action units on every action
+    dimension (``"ou:0.1"``: Ornstein-Uhlenbeck, the same sigma), as the RL Baselines3 Zoo's
+    ``noise_type``/``noise_std`` build it; ``None`` or an SB3 ``ActionNoise`` object as given.
+
+    Raises :class:`ConfigError` for another string, a sigma that is not a positive number, or
+    an env whose actions are not continuous.
+    """
+    if value is None or not isinstance(value, str):
+        return value
+    kind, sep, sigma_text = value.partition(":")
+    example = "'normal:0.1' or 'ou:0.1'"
+    if kind not in NOISE_KINDS or not sep:
+        raise ConfigError(f"hyperparams 'action_noise' must look like {example}, got {value!r}.")
+    try:
+        sigma = float(sigma_text)
+    except ValueError:
+        sigma = float("nan")
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ConfigError(f"hyperparams 'action_noise': the sigma of {value!r} must be a positive "
+                          f"number, like {example}.")
+    shape = getattr(action_space, "shape", None)
+    if not shape or getattr(action_space, "dtype", np.dtype(int)).kind != "f":
+        raise ConfigError(f"hyperparams 'action_noise' needs continuous actions; this env's are "
+                          f"{action_space}.")
+    from stable_baselines3.common import noise
+
+    cls = getattr(noise, NOISE_KINDS[kind])
+    size = int(np.prod(shape))
+    return cls(mean=np.zeros(size), sigma=sigma * np.ones(size))
+
+
 def constructor_kwargs(spec: TrainSpec) -> dict[str, Any]:
     """Keyword arguments for the SB3 algorithm besides policy and env: ``seed``,
     ``device="cpu"``, ``verbose=0`` (the last two can be overridden through hyperparams), the
@@ -55,14 +92,21 @@ def constructor_kwargs(spec: TrainSpec) -> dict[str, Any]:
 
 def build_model(spec: TrainSpec) -> BaseAlgorithm:
     """Build the SB3 algorithm of ``spec`` with the library's own defaults on one training env
-    (SB3 wraps it in a ``Monitor`` and a ``DummyVecEnv`` and seeds it with ``spec.seed``).
+    (SB3 wraps it in a ``Monitor`` and a ``DummyVecEnv`` and seeds it with ``spec.seed``);
+    an ``action_noise`` spec string becomes its SB3 noise (:func:`action_noise`).
 
     Raises :class:`ConfigError` when SB3 rejects a hyperparameter value.
     """
     cls = algorithm_class(spec.algo)
     env = make_env(spec.env_id)
     try:
-        return cls(POLICY, env, **constructor_kwargs(spec))
+        kwargs = constructor_kwargs(spec)
+        if "action_noise" in kwargs:
+            kwargs["action_noise"] = action_noise(kwargs["action_noise"], env.action_space)
+        return cls(POLICY, env, **kwargs)
+    except ConfigError:
+        env.close()
+        raise
     except (TypeError, ValueError, AssertionError) as exc:
         env.close()
         raise ConfigError(f"SB3 {cls.__name__} rejected the hyperparameters "
