@@ -116,9 +116,16 @@ def test_fingerprint_of_a_tipl_run_follows_the_adapter_defaults(
     cfg = _config(tmp_path)
     [(base, _), (tipl, _)] = make_tasks(cfg, cfg.variants())
     before = run_cache.fingerprint(base), run_cache.fingerprint(tipl)
+    # another algorithm's default changing leaves a PPO run as it was
+    monkeypatch.setitem(attachment.JUMPS_OFF_BY_DEFAULT, "sac", "measured harm")
+    assert run_cache.fingerprint(tipl) == before[1]
     monkeypatch.setattr(attachment, "DEFAULT_JUMP_EVERY", 3)
     # a kept TIPL run from before the default changed is trained again; a base run is not
     assert run_cache.fingerprint(base) == before[0]
+    assert run_cache.fingerprint(tipl) != before[1]
+    monkeypatch.setattr(attachment, "DEFAULT_JUMP_EVERY", 2)
+    assert run_cache.fingerprint(tipl) == before[1]
+    monkeypatch.setitem(attachment.JUMPS_OFF_BY_DEFAULT, "ppo", "measured harm")
     assert run_cache.fingerprint(tipl) != before[1]
 
 

@@ -66,7 +66,7 @@ def _library_version(lib: str) -> str:
 def fingerprint(task: RunTask) -> str:
     """A digest of everything that determines the run's outcome: library, algorithm, env,
     seed, budget, hyperparameters, the TIPL setup with its jump settings normalised and its
-    predictor by content, the adapters' defaults a TIPL run takes
+    predictor by content, the adapters' defaults a TIPL run of its algorithm takes
     (:func:`~tipl_opt.adapters.attachment.adapter_defaults`), and the versions of tipl-opt,
     torch and the RL library."""
     from tipl_opt import __version__
@@ -81,7 +81,7 @@ def fingerprint(task: RunTask) -> str:
         tipl["targets"] = attachment.targets_of(task.tipl, task.spec.algo)
         tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).model_dump(mode="json")
         tipl["predictor"] = _checkpoint_digest(task.tipl.predictor)
-        tipl["adapter_defaults"] = attachment.adapter_defaults()
+        tipl["adapter_defaults"] = attachment.adapter_defaults(task.spec.algo)
     what = {"lib": task.lib, "spec": task.spec.model_dump(mode="json"), "tipl": tipl,
             "tipl_opt": __version__, "torch": torch.__version__,
             "library": _library_version(task.lib)}

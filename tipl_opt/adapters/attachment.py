@@ -178,6 +178,10 @@ JUMPS_OFF_BY_DEFAULT: dict[str, str] = {
     "a2c": ("on CartPole-v1 (SB3, 256x256 networks, 15 paired seeds) they lowered the mean "
             "return over training from 140 to 80 and left 4 runs collapsed at the end against "
             "the base's 1, even with the return watchdog"),
+    "td3": ("on Pendulum-v1 (SB3, 20-40 paired seeds) they never made it faster: jumping the "
+            "critics too left 6 of 20 runs stuck at constant full torque against the base's 2, "
+            "and with Gaussian action noise (0.1) jumping the actor alone left 3 stuck against "
+            "1, its last evaluations 118 lower on average"),
 }
 """Algorithms whose jumps are off unless the jump config sets ``enabled`` itself, and the
 measurement that decided it (see docs/benchmarks.md): snapshots are still taken."""
@@ -207,7 +211,7 @@ def jump_config(library: str, algo: str, *, on_policy: bool,
                 rollout: tuple[int, int] | None = None) -> JumpConfig:
     """The jump config of ``algo``: its defaults updated with the fields ``config`` sets.
 
-    Defaults: jumps off for the algorithms of :data:`JUMPS_OFF_BY_DEFAULT` (A2C) unless
+    Defaults: jumps off for the algorithms of :data:`JUMPS_OFF_BY_DEFAULT` (A2C, TD3) unless
     ``config`` sets ``enabled``; for those of :data:`KEEP_WINDOW_BY_DEFAULT` (PPO, SAC) a kept
     window and a jump every :data:`DEFAULT_JUMP_EVERY` snapshots, unless ``config`` sets
     ``keep_window`` or ``jump_every`` (``keep_window=false`` alone: a fresh window per jump,
@@ -245,16 +249,18 @@ def jump_config(library: str, algo: str, *, on_policy: bool,
     return merged
 
 
-def adapter_defaults() -> dict[str, Any]:
-    """Every default of this module that shapes a TIPL run unless the run's setup overrides it
-    (JSON types): which algorithms jump and how often, the trust regions, the snapshot cadence
-    of short rollouts. Part of a kept run's fingerprint (:func:`tipl_opt.run_cache.fingerprint`),
-    so a run kept from before a default changed is trained again. (:data:`ENTROPY_LIMIT` and
-    the default ``targets`` (:func:`targets_of`) are digested as the setup's values in
-    effect instead, so that a run given one explicitly and one taking it by default share their
-    fingerprint.)"""
-    return {"jumps_off": sorted(JUMPS_OFF_BY_DEFAULT),
-            "keep_window": sorted(KEEP_WINDOW_BY_DEFAULT), "jump_every": DEFAULT_JUMP_EVERY,
+def adapter_defaults(algo: str) -> dict[str, Any]:
+    """Every default of this module that shapes a TIPL run of ``algo`` unless the run's setup
+    overrides it (JSON types): whether it jumps, whether it keeps its window and how often it
+    jumps, the trust regions, the snapshot cadence of short rollouts. Part of a kept run's
+    fingerprint (:func:`tipl_opt.run_cache.fingerprint`), so a run kept from before one of its
+    algorithm's defaults changed is trained again, and runs of other algorithms are not.
+    (:data:`ENTROPY_LIMIT` and the default ``targets`` (:func:`targets_of`) are digested as
+    the setup's values in effect instead, so that a run given one explicitly and one taking it
+    by default share their fingerprint.)"""
+    name = algo.lower()
+    return {"jumps_off": name in JUMPS_OFF_BY_DEFAULT,
+            "keep_window": name in KEEP_WINDOW_BY_DEFAULT, "jump_every": DEFAULT_JUMP_EVERY,
             "guards": {kind: [cls.__name__, limit] for kind, (cls, limit) in GUARDS.items()},
             "value_limit": VALUE_LIMIT, "min_snapshot_env_steps": MIN_SNAPSHOT_ENV_STEPS}
 

@@ -165,7 +165,7 @@ def train_command(
     entropy_limit: Annotated[float | None, typer.Option(help=ENTROPY_LIMIT_HELP)] = None,
     targets: Annotated[str | None, typer.Option(
         help="Which optimizers of SAC/TD3 get TIPL: actor, critic or both (default: both for "
-             "SAC, actor for TD3).")] = None,
+             "SAC, actor for TD3, whose jumps are off unless --jump enabled=true).")] = None,
     hp: Annotated[list[str] | None, typer.Option(
         "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512; "
                      "SB3 SAC/TD3: --hp action_noise=normal:0.1 (Gaussian, std in action "

@@ -118,10 +118,16 @@ def test_attach_wraps_the_optimizers_sb3_built(cls: type[BaseAlgorithm], env_id:
         assert owners["policy"].optimizer.param_groups[0]["alpha"] == 0.99
 
 
-def test_td3_jumps_its_actor_alone_by_default() -> None:
+def test_td3_jumps_are_off_by_default_and_its_actor_alone_jumps_when_asked(
+        caplog: pytest.LogCaptureFixture) -> None:
     model = make(TD3, "Pendulum-v1")
     critic_optimizer = model.critic.optimizer
-    callback = attach(model, "linear", guard=False)
+    with caplog.at_level(logging.WARNING, logger="tipl_opt.adapters.attachment"):
+        callback = attach(model, "linear", guard=False)
+    assert "jumps are off by default for SB3 TD3" in caplog.text
+    assert callback.optimizers["actor"].config.schedule.enabled is False
+    asked = attach(make(TD3, "Pendulum-v1"), "linear", {"enabled": True}, guard=False)
+    assert asked.optimizers["actor"].config.schedule.enabled is True
     assert set(callback.optimizers) == {"actor"}
     assert isinstance(model.actor.optimizer, TIPLOptimizer)
     assert model.critic.optimizer is critic_optimizer  # left as SB3 built it
@@ -302,7 +308,7 @@ def test_off_policy_jumps_in_step_and_never_moves_target_networks(
         recorder: JumpRecorder) -> None:
     model = make(cls, env_id, **OFF_HP)
     targets = TARGETS[algo](model)
-    callback = attach(model, "linear", {"snapshot_every": 10})
+    callback = attach(model, "linear", {"snapshot_every": 10, "enabled": True})  # TD3: off
     owned_ids = {id(p) for opt in callback.optimizers.values() for p in owned(opt)}
     assert owned_ids.isdisjoint(id(t) for t in targets)
     at_step_start: list[torch.Tensor] = [flat(targets)]
