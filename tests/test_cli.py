@@ -34,6 +34,9 @@ def test_paths_show_prints_one_row_per_run(tmp_path: Path) -> None:
     assert "2 runs." in result.output
     row_b = next(line for line in result.output.splitlines() if "run-b" in line)
     assert "Toy-v0" in row_b and " 3 " in row_b and "2.0" in row_b  # T=3, last return 2.0
+    one = runner.invoke(app, ["paths", "show", str(tmp_path / "run-b.safetensors")])
+    assert one.exit_code == 0, one.output
+    assert "run-b" in one.output and "run-a" not in one.output and "1 runs." in one.output
 
 
 def test_paths_check_passes_on_good_files(tmp_path: Path) -> None:

@@ -173,3 +173,6 @@ def test_dataset_filters_and_strictness(tmp_path: Path) -> None:
     assert len(ds.skipped) == 1
     assert [lp.name for lp in PathDataset(tmp_path, algorithm="sac", strict=False)] == ["b"]
     assert len(PathDataset(tmp_path, library="other", strict=False)) == 0
+    assert [lp.name for lp in PathDataset(tmp_path / "sub" / "b.safetensors")] == ["b"]
+    with pytest.raises(FileNotFoundError, match="no such folder or file"):
+        PathDataset(tmp_path / "missing")

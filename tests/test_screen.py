@@ -84,6 +84,9 @@ def test_cli_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["format"] == "tipl-path-screen" and doc["version"] == 1
     assert [r["env_id"] for r in doc["rows"]] == ["Toy-v0", "Walk-v0"]
+    one = runner.invoke(app, ["paths", "screen", str(folder / "toy-s0.safetensors")])
+    assert one.exit_code == 0, one.output
+    assert "Toy-v0" in one.output and "Walk-v0" not in one.output
 
 
 def test_cli_errors_are_clear(tmp_path: Path) -> None:

@@ -205,7 +205,8 @@ class LearningPath:
 
 
 class PathDataset(Sequence[LearningPath]):
-    """Every learning path in a folder (recursively), optionally filtered.
+    """Every learning path in a folder (recursively), or the one file ``root`` names,
+    optionally filtered.
 
     Opening is lazy: only headers are read. With ``strict=True`` (default) a bad file raises
     :class:`PathFormatError` naming it; with ``strict=False`` it is skipped with a warning and
@@ -216,13 +217,16 @@ class PathDataset(Sequence[LearningPath]):
                  algorithm: str | None = None, env_id: str | None = None,
                  strict: bool = True) -> None:
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"no such folder: {self.root}")
+        if self.root.is_file():
+            files = [self.root]
+        elif self.root.is_dir():
+            files = [f for f in sorted(self.root.rglob(f"*{SUFFIX}"))
+                     if not f.name.startswith(".")]
+        else:
+            raise FileNotFoundError(f"no such folder or file: {self.root}")
         self.skipped: list[PathFormatError] = []
         paths: list[LearningPath] = []
-        for file in sorted(self.root.rglob(f"*{SUFFIX}")):
-            if file.name.startswith("."):
-                continue
+        for file in files:
             try:
                 lp = LearningPath(file)
             except PathFormatError as exc:
