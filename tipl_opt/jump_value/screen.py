@@ -86,18 +86,19 @@ def screen(paths: Sequence[LearningPath], predictor: TIPLPredictor,
         groups.setdefault((lp.library, lp.algorithm, lp.env_id), []).append(lp)
     config = predictor.config
     horizon = max(config.horizons)
+    j = list(config.horizons).index(horizon)
     need = config.context + horizon
     rows = []
     for (library, algorithm, env_id), runs in sorted(groups.items()):
-        if max(lp.num_snapshots for lp in runs) < need:
+        longest = max(lp.num_snapshots for lp in runs)
+        if longest < need:
             raise ValueError(
                 f"{library} {algorithm} {env_id}: the longest of its {len(runs)} runs has "
-                f"{max(lp.num_snapshots for lp in runs)} snapshots; a window and its "
+                f"{longest} snapshots; a window and its "
                 f"{horizon}-snapshot future need {need}: save more snapshots (a smaller "
                 f"--every) or train longer")
         windows, stats = progress_on_runs(predictor, runs, max_windows)
         tipl, linear = stats["tipl"], stats["linear"]
-        j = list(config.horizons).index(horizon)
         lin_cos = linear["cosine_median"][j]
         rows.append(ScreenRow(
             library=library, algorithm=algorithm, env_id=env_id, runs=len(runs),

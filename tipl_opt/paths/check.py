@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 from tipl_opt.errors import PathFormatError
-from tipl_opt.paths.format import SUFFIX
-from tipl_opt.paths.reader import LearningPath
+from tipl_opt.paths.reader import LearningPath, path_files
 
 
 def check_file(path: str | os.PathLike[str]) -> str | None:
@@ -20,8 +19,8 @@ def check_file(path: str | os.PathLike[str]) -> str | None:
 
 
 def check_folder(root: str | os.PathLike[str]) -> dict[Path, str | None]:
-    """Check every ``*.safetensors`` file under ``root``: ``{file: problem or None}``."""
-    root = Path(root)
-    files = [root] if root.is_file() else sorted(
-        f for f in root.rglob(f"*{SUFFIX}") if not f.name.startswith("."))
-    return {f: check_file(f) for f in files}
+    """Check every ``*.safetensors`` file under ``root`` (or ``root`` itself, a file):
+    ``{file: problem or None}``; empty when ``root`` does not exist."""
+    if not Path(root).exists():
+        return {}
+    return {f: check_file(f) for f in path_files(root)}

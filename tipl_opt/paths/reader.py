@@ -204,6 +204,18 @@ class LearningPath:
                 raise PathFormatError(self.path, f"'{name}' is negative or decreasing")
 
 
+def path_files(root: str | os.PathLike[str]) -> list[Path]:
+    """The learning-path files ``root`` names: itself when it is a file, else every
+    ``*.safetensors`` below it (recursively, sorted, hidden files left out). Raises
+    ``FileNotFoundError`` when ``root`` is neither."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if root.is_dir():
+        return [f for f in sorted(root.rglob(f"*{SUFFIX}")) if not f.name.startswith(".")]
+    raise FileNotFoundError(f"no such folder or file: {root}")
+
+
 class PathDataset(Sequence[LearningPath]):
     """Every learning path in a folder (recursively), or the one file ``root`` names,
     optionally filtered.
@@ -217,16 +229,9 @@ class PathDataset(Sequence[LearningPath]):
                  algorithm: str | None = None, env_id: str | None = None,
                  strict: bool = True) -> None:
         self.root = Path(root)
-        if self.root.is_file():
-            files = [self.root]
-        elif self.root.is_dir():
-            files = [f for f in sorted(self.root.rglob(f"*{SUFFIX}"))
-                     if not f.name.startswith(".")]
-        else:
-            raise FileNotFoundError(f"no such folder or file: {self.root}")
         self.skipped: list[PathFormatError] = []
         paths: list[LearningPath] = []
-        for file in files:
+        for file in path_files(self.root):
             try:
                 lp = LearningPath(file)
             except PathFormatError as exc:

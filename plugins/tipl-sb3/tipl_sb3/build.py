@@ -57,7 +57,7 @@ def action_noise(value: Any, action_space: Any) -> Any:
     Raises :class:`ConfigError` for another string, a sigma that is not a positive number, or
     an env whose actions are not continuous.
     """
-    if value is None or not isinstance(value, str):
+    if not isinstance(value, str):
         return value
     kind, sep, sigma_text = value.partition(":")
     example = "'normal:0.1' or 'ou:0.1'"
