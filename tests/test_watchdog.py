@@ -235,6 +235,22 @@ def test_watchdog_holds_jumps_at_the_solved_level() -> None:
     assert opt.counters["jumps_tried"] == 1
 
 
+def test_with_solved_hold_after_jumps_stay_held_once_the_level_was_reached() -> None:
+    param, attachment = _attached({"solved_return": 475.0, "solved_hold": "after"})
+    opt = attachment.optimizers["policy"]
+    attachment.at_safe_point()
+    attachment.record_returns([400.0, 420.0, 410.0, 400.0, 420.0])  # mean 410: below it
+    _update(param, attachment)
+    _update(param, attachment)  # due and let through
+    assert opt.counters["jumps_tried"] == 1
+    attachment.record_returns([500.0, 500.0, 480.0, 500.0, 490.0])  # mean 494: reached
+    attachment.record_returns([470.0, 468.0, 472.0, 470.0, 470.0])  # dips below again
+    for _ in range(6):  # several windows' worth: every due jump stays held
+        _update(param, attachment)
+    assert opt.counters["jumps_tried"] == 1
+    assert attachment.summary()["watchdog"]["solved"] >= 2
+
+
 def test_the_solved_level_comes_from_the_config_or_the_envs_threshold() -> None:
     assert solved_level(WatchConfig(), "CartPole-v1") == 475.0  # "auto"
     assert solved_level(WatchConfig(), "Pendulum-v1") == -200.0

@@ -118,6 +118,11 @@ class WatchConfig(BaseModel):
     level (the task is solved: a jump from a converged policy can only lose return). ``auto``:
     the env's solved threshold (:func:`tipl_opt.thresholds.threshold_for`) when the adapter
     knows the env; ``None``: never hold for this reason."""
+    solved_hold: Literal["while", "after"] = "while"
+    """How long the solved level holds jumps: ``while`` the newest returns sit at it (a jump is
+    due again once they dip below), or every jump ``after`` they first reach it, for the rest of
+    the run (exploring episodes of a converged off-policy agent dip below the level, and the
+    jumps they let through find nothing left to speed up)."""
 
 
 SECTIONS: dict[str, type[BaseModel]] = {"schedule": ScheduleConfig,

@@ -20,7 +20,8 @@ collapsed). The watchdog checks afterwards, on what the agent earns:
 * **solved**: while the newest ``watch_episodes`` returns average at least the task's solved
   level (``solved``, from :attr:`~tipl_opt.jumps.WatchConfig.solved_return`), a due jump is
   held too: measured offline and online, jumps from a converged policy lose return and have
-  nothing left to speed up.
+  nothing left to speed up. With ``solved_hold="after"`` every jump after the first time they
+  reach it is held, for the rest of the run.
 
 The adapter feeds finished episodes' returns (:meth:`ReturnWatchdog.episode`) and calls
 :meth:`ReturnWatchdog.tick` then :meth:`ReturnWatchdog.check` at its safe points; the
@@ -80,6 +81,7 @@ class ReturnWatchdog:
         self.ticks = 0
         self.streak = 0  # undos in a row
         self.best = -math.inf  # best mean of watch_episodes returns in a row
+        self.solved_reached = False  # the newest returns have reached the solved level once
         self.counts = {"kept": 0, "undone": 0, "unjudged": 0, "held": 0, "solved": 0}
 
     # -- what the adapter feeds ---------------------------------------------------------------
@@ -91,7 +93,12 @@ class ReturnWatchdog:
         self.recent.append(value)
         n = self.config.watch_episodes
         if len(self.recent) >= n:
-            self.best = max(self.best, fmean(list(self.recent)[-n:]))
+            now = fmean(list(self.recent)[-n:])
+            self.best = max(self.best, now)
+            if self.solved is not None and now >= self.solved and not self.solved_reached:
+                self.solved_reached = True
+                logger.info("TIPL watchdog: returns %.4g reached the solved level %.4g", now,
+                            self.solved)
         if self.pending is not None:
             self.pending.after.append(value)
 
@@ -136,10 +143,11 @@ class ReturnWatchdog:
             logger.info("TIPL watchdog: jump held, returns falling (%.4g -> %.4g)",
                         fmean(values[:n]), fmean(values[-n:]))
             return False
-        if self.solved is not None and len(values) >= n and fmean(values[-n:]) >= self.solved:
+        at_level = (self.solved is not None and len(values) >= n
+                    and fmean(values[-n:]) >= self.solved)
+        if at_level or (self.solved_reached and self.config.solved_hold == "after"):
             self.counts["solved"] += 1
-            logger.debug("TIPL watchdog: jump held, returns %.4g at the solved level %.4g",
-                         fmean(values[-n:]), self.solved)
+            logger.debug("TIPL watchdog: jump held at the solved level %.4g", self.solved)
             return False
         if len(values) >= n and math.isfinite(self.best):
             now = fmean(values[-n:])
