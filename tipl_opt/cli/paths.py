@@ -119,7 +119,8 @@ def screen_command(
                   f"snapshot. On the tasks measured, "
                   f"cos linear >= {LIKELY_COSINE} came with TIPL needing a third fewer env steps "
                   f"or better, <= {UNLIKELY_COSINE} with no gain; between, no forecast. It holds "
-                  f"at the spacing TIPL snapshots at (PPO: one rollout).")
+                  f"for PPO at the spacing TIPL snapshots at (one rollout); other algorithms get "
+                  f"no forecast (SAC paths keep their direction whether jumps pay or not).")
     if out is not None:
         atomic.write_json({"format": SCREEN_FORMAT, "version": 1,
                            "folder": str(folder), "predictor": str(predictor),
