@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import write_synthetic_path
 
@@ -99,6 +100,31 @@ def test_direction_memory_measures_slopes_and_the_trend_predictor(tmp_path: Path
     bad = subprocess.run([*script[:3], "toy", "--out", str(out)], capture_output=True,
                          text=True, timeout=300)
     assert bad.returncode != 0 and "expected NAME=PATHS" in bad.stderr
+
+
+def test_direction_curvature_fits_lines_and_bends_to_the_window(tmp_path: Path) -> None:
+    data = _synthetic_runs(tmp_path / "paths", 2, 24)
+    script = [sys.executable, str(ROOT / "benchmarks" / "direction_curvature.py"), str(data),
+              "--horizon", "4"]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[1]: [float(x) for x in line.split()[2:]]
+            for line in result.stdout.splitlines()[1:]}
+    # straight paths: every fit, line or bend, lands on the coming move
+    assert set(rows) == {"line-8", "line-4", "bend-8", "half"}
+    for cos, err, err_best in rows.values():
+        assert cos == pytest.approx(1.0, abs=1e-4) and err == pytest.approx(0.0, abs=1e-4)
+        assert err_best == pytest.approx(0.0, abs=1e-4)
+    # on a bent path the quadratic is exact and the straight line is not
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from direction_curvature import extrapolate
+    finally:
+        sys.path.pop(0)
+    t = np.arange(8, dtype=np.float64)[:, None]
+    window = np.hstack([t**2, 3.0 * t])
+    assert extrapolate(window, 2, 4) == pytest.approx([121.0, 33.0])
+    assert extrapolate(window, 1, 4)[0] < 121.0 - 10
 
 
 def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path
