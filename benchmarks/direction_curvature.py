@@ -4,7 +4,8 @@
 
 On the base learning paths of each folder (``tipl train --predictor none --save-paths --every
 256``: a snapshot at every rollout, the spacing TIPL jumps at online; the first 10 runs), at
-windows spread evenly over every run (about ``--max-windows`` in all), with the real move
+every window of every run (or ``--max-windows`` of them, spread evenly over the runs, when
+there are more), with the real move
 ``true = w(t+h) - w(t)`` over ``--horizon`` h snapshots, four per-weight least-squares fits to
 the window, each evaluated h snapshots after its last one:
 
@@ -34,8 +35,8 @@ FITS = {"line-8": (1, 8), "line-4": (1, 4), "bend-8": (2, 8)}
 
 
 def extrapolate(window: np.ndarray[Any, Any], degree: int, horizon: int) -> np.ndarray[Any, Any]:
-    """Per-weight least-squares polynomial over ``window`` (T x P), evaluated ``horizon``
-    snapshots after its last."""
+    """Per-weight least-squares polynomial of ``degree`` over ``window`` (T x P), evaluated
+    ``horizon`` snapshots after its last: the predicted weights, shape (P,)."""
     t = np.arange(len(window), dtype=np.float64)
     coef, *_ = np.linalg.lstsq(np.vander(t, degree + 1), window, rcond=None)
     at = np.vander(np.array([len(window) - 1 + horizon], dtype=np.float64), degree + 1)
@@ -46,12 +47,18 @@ def probe(folder: Path, horizon: int, max_windows: int) -> dict[str, tuple[float
     """Fit name -> (median cosine, median error, median error at the best length)."""
     runs = [LearningPath(f) for f in path_files(folder)[:10]]
     context = max(n for _, n in FITS.values())
-    per_run = max(1, max_windows // max(1, len(runs)))
+    counts = [max(0, lp.num_snapshots - context - horizon + 1) for lp in runs]
+    if sum(counts) == 0:
+        raise ValueError(f"{folder}: no run has the {context + horizon} snapshots a window and "
+                         f"its {horizon}-snapshot future need")
+    share = min(1.0, max_windows / sum(counts))
     rows: dict[str, list[tuple[float, float, float]]] = {}
-    for lp in runs:
+    for lp, count in zip(runs, counts, strict=True):
+        if count == 0:
+            continue
         weights = lp.weights.astype(np.float64)
-        starts = np.arange(0, len(weights) - context - horizon + 1)
-        for s in starts[:: max(1, len(starts) // per_run)]:
+        picks = np.unique(np.linspace(0, count - 1, max(1, round(count * share))).round())
+        for s in picks.astype(int):
             window = weights[s:s + context]
             last = window[-1]
             true = weights[s + context - 1 + horizon] - last
@@ -76,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--horizon", type=int, default=8)
-    parser.add_argument("--max-windows", type=int, default=600)
+    parser.add_argument("--max-windows", type=int, default=5000)
     args = parser.parse_args()
     print(f"{'folder':<32} {'fit':<7} {'cosine':>7} {'error':>7} {'error at best length':>21}")
     for folder in args.folders:

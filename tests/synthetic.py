@@ -10,14 +10,15 @@ import torch
 from tipl_opt.paths import PathWriter, Snapshot, TaggedParam
 
 
-def curved_path(path: Path, seed: int, snapshots: int = 30, p: int = 120) -> Path:
+def curved_path(path: Path, seed: int, snapshots: int = 30, p: int = 120,
+                algorithm: str = "ppo") -> Path:
     """Weights that converge exponentially towards a target and oscillate along a minor axis."""
     g = torch.Generator().manual_seed(seed)
     start, target = torch.randn(p, generator=g), torch.randn(p, generator=g)
     wobble = torch.randn(p, generator=g) * 0.2
     tau = 8 + 8 * float(torch.rand(1, generator=g))
-    writer = PathWriter(path, {"library": "synthetic", "algorithm": "ppo", "env_id": "Toy-v0",
-                               "seed": seed})
+    writer = PathWriter(path, {"library": "synthetic", "algorithm": algorithm,
+                               "env_id": "Toy-v0", "seed": seed})
     for t in range(snapshots):
         w = start + (target - start) * (1 - math.exp(-t / tau)) + wobble * math.sin(1.3 * t)
         writer.add(Snapshot([TaggedParam("net.0.weight", "actor", w[:80].reshape(8, 10)),

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import write_synthetic_path
+
+from tipl_opt.paths import PathWriter, Snapshot, TaggedParam
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,16 +118,33 @@ def test_direction_curvature_fits_lines_and_bends_to_the_window(tmp_path: Path) 
     for cos, err, err_best in rows.values():
         assert cos == pytest.approx(1.0, abs=1e-4) and err == pytest.approx(0.0, abs=1e-4)
         assert err_best == pytest.approx(0.0, abs=1e-4)
-    # on a bent path the quadratic is exact and the straight line is not
+    # on a bent path the quadratic is exact and the straight lines are not, the short one less
+    # wrong; the average of line and bend lands between them
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from direction_curvature import extrapolate
+        from direction_curvature import extrapolate, probe
     finally:
         sys.path.pop(0)
     t = np.arange(8, dtype=np.float64)[:, None]
     window = np.hstack([t**2, 3.0 * t])
     assert extrapolate(window, 2, 4) == pytest.approx([121.0, 33.0])
     assert extrapolate(window, 1, 4)[0] < 121.0 - 10
+    bent = tmp_path / "bent"
+    bent.mkdir()
+    writer = PathWriter(bent / "synthetic-ppo-Bent-v0-s0.safetensors",
+                        {"library": "synthetic", "algorithm": "ppo", "env_id": "Bent-v0",
+                         "seed": 0})
+    for k in range(20):
+        w = torch.tensor([0.05 * k * k, 1.0 * k, -0.02 * k * k + 0.5 * k], dtype=torch.float64)
+        writer.add(Snapshot([TaggedParam("actor.w", "actor", w.float())], k * 100, k * 10,
+                            float(k), 0.0))
+    writer.finish()
+    fits = probe(bent, horizon=4, max_windows=1000)
+    assert fits["bend-8"][0] == pytest.approx(1.0, abs=1e-4)
+    assert fits["bend-8"][1] == pytest.approx(0.0, abs=1e-4)
+    assert fits["line-8"][1] > fits["line-4"][1] > 0.01
+    assert fits["line-8"][1] > fits["half"][1] > fits["bend-8"][1]
+    assert fits["line-8"][2] < fits["line-8"][1]  # the best length does better than the full
 
 
 def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path

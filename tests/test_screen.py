@@ -43,12 +43,21 @@ def predictor() -> TIPLPredictor:
 
 
 def test_verdict_bands() -> None:
-    assert verdict(LIKELY_COSINE) == "likely" and verdict(0.9) == "likely"
-    assert verdict(UNLIKELY_COSINE) == "unlikely" and verdict(-0.2) == "unlikely"
-    assert verdict((LIKELY_COSINE + UNLIKELY_COSINE) / 2) == "uncertain"
+    assert verdict(LIKELY_COSINE, "ppo") == "likely" and verdict(0.9, "ppo") == "likely"
+    assert verdict(UNLIKELY_COSINE, "ppo") == "unlikely" and verdict(-0.2, "ppo") == "unlikely"
+    assert verdict((LIKELY_COSINE + UNLIKELY_COSINE) / 2, "ppo") == "uncertain"
     # the bands were measured on PPO: SAC paths at 0.84-0.92 came with 0.875 and with no gain
     assert verdict(0.9, "sac") == "uncertain" and verdict(0.1, "dqn") == "uncertain"
     assert verdict(0.9, "PPO") == "likely"
+
+
+def test_a_predictable_off_policy_path_gets_no_forecast(tmp_path: Path,
+                                                        predictor: TIPLPredictor) -> None:
+    paths = [LearningPath(curved_path(tmp_path / f"toy-s{s}.safetensors", s, algorithm=algo))
+             for s, algo in ((0, "ppo"), (1, "sac"))]
+    rows = {r.algorithm: r for r in screen(paths, predictor)}
+    assert rows["ppo"].linear_cosine > LIKELY_COSINE and rows["ppo"].verdict == "likely"
+    assert rows["sac"].linear_cosine > LIKELY_COSINE and rows["sac"].verdict == "uncertain"
 
 
 def test_a_converging_path_screens_likely_and_a_random_walk_unlikely(

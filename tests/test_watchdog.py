@@ -147,7 +147,7 @@ def test_watchdog_off_or_without_episodes_never_acts() -> None:
         assert a.optimizers["policy"].counters["jumps_accepted"] == 3
         assert a.optimizers["policy"].counters["jumps_undone"] == 0
     assert quiet.summary()["watchdog"] == {"kept": 0, "undone": 0, "unjudged": 3, "held": 0,
-                                              "solved": 0}
+                                              "solved": 0, "solved_reached": False}
 
 
 def test_undos_in_a_row_wait_longer_before_the_next_jump() -> None:
@@ -249,6 +249,25 @@ def test_with_solved_hold_after_jumps_stay_held_once_the_level_was_reached() -> 
         _update(param, attachment)
     assert opt.counters["jumps_tried"] == 1
     assert attachment.summary()["watchdog"]["solved"] >= 2
+
+
+def test_a_solved_level_reached_on_the_weights_of_an_undone_jump_does_not_count() -> None:
+    param, attachment = _attached({"solved_return": 100.0, "solved_hold": "after"})
+    opt = attachment.optimizers["policy"]
+    attachment.at_safe_point()
+    attachment.record_returns([100.0, 100.0, 100.0, 100.0, 96.0])  # mean 99.2: below it
+    _update(param, attachment)
+    _update(param, attachment)  # the first jump
+    assert opt.counters["jumps_tried"] == 1
+    attachment.record_returns([104.0])  # the newest 5 average 100: reached, on the jump
+    assert attachment.summary()["watchdog"]["solved_reached"]
+    attachment.record_returns([0.0, 0.0, 0.0, 0.0])  # the jump collapsed the returns
+    _update(param, attachment)  # the verdict: undone, and the level it reached with it
+    assert opt.counters["jumps_undone"] == 1
+    assert not attachment.summary()["watchdog"]["solved_reached"]
+    for _ in range(3):  # a fresh window fills; the next jump is not held as solved
+        _update(param, attachment)
+    assert opt.counters["jumps_tried"] == 2
 
 
 def test_the_solved_level_comes_from_the_config_or_the_envs_threshold() -> None:

@@ -82,6 +82,7 @@ class ReturnWatchdog:
         self.streak = 0  # undos in a row
         self.best = -math.inf  # best mean of watch_episodes returns in a row
         self.solved_reached = False  # the newest returns have reached the solved level once
+        self._reached_with: _Pending | None = None  # the jump pending when they reached it
         self.counts = {"kept": 0, "undone": 0, "unjudged": 0, "held": 0, "solved": 0}
 
     # -- what the adapter feeds ---------------------------------------------------------------
@@ -97,6 +98,7 @@ class ReturnWatchdog:
             self.best = max(self.best, now)
             if self.solved is not None and now >= self.solved and not self.solved_reached:
                 self.solved_reached = True
+                self._reached_with = self.pending
                 logger.info("TIPL watchdog: returns %.4g reached the solved level %.4g", now,
                             self.solved)
         if self.pending is not None:
@@ -185,6 +187,8 @@ class ReturnWatchdog:
             return False
         self.counts["undone"] += 1
         self.streak += 1
+        if self._reached_with is pending:  # reached on the returns of weights now gone
+            self.solved_reached, self._reached_with = False, None
         # The returns after the jump belonged to weights that are gone.
         self.recent.clear()
         self.recent.extend(pending.before)
@@ -194,5 +198,6 @@ class ReturnWatchdog:
 
     def summary(self) -> dict[str, Any]:
         """Verdicts so far (JSON-serialisable): kept, undone, unjudged (too few episodes on a
-        side), held (returns falling or collapsed) and solved (held at the solved level)."""
-        return dict(self.counts)
+        side), held (returns falling or collapsed) and solved (held at the solved level), and
+        ``solved_reached``: whether the training returns have reached the solved level."""
+        return {**self.counts, "solved_reached": self.solved_reached}

@@ -12,7 +12,12 @@ from rich.table import Table
 from tipl_opt import atomic
 from tipl_opt.cli.console import console, fail
 from tipl_opt.errors import TiplError
-from tipl_opt.jump_value.screen import LIKELY_COSINE, UNLIKELY_COSINE, screen
+from tipl_opt.jump_value.screen import (
+    FORECAST_ALGORITHMS,
+    LIKELY_COSINE,
+    UNLIKELY_COSINE,
+    screen,
+)
 from tipl_opt.paths import PathDataset, check_folder
 from tipl_opt.predictors import load_predictor
 from tipl_opt.predictors.tipl import TIPLPredictor
@@ -119,8 +124,9 @@ def screen_command(
                   f"snapshot. On the tasks measured, "
                   f"cos linear >= {LIKELY_COSINE} came with TIPL needing a third fewer env steps "
                   f"or better, <= {UNLIKELY_COSINE} with no gain; between, no forecast. It holds "
-                  f"for PPO at the spacing TIPL snapshots at (one rollout); other algorithms get "
-                  f"no forecast (SAC paths keep their direction whether jumps pay or not).")
+                  f"for {', '.join(sorted(a.upper() for a in FORECAST_ALGORITHMS))} at the "
+                  f"spacing TIPL snapshots at (one rollout); other algorithms get no forecast "
+                  f"(SAC paths keep their direction whether jumps pay or not).")
     if out is not None:
         atomic.write_json({"format": SCREEN_FORMAT, "version": 1,
                            "folder": str(folder), "predictor": str(predictor),

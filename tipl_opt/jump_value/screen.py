@@ -64,7 +64,7 @@ dozen env steps, keep their direction whether jumps pay or not: SAC on Pendulum-
 even; for them the screen gives no forecast."""
 
 
-def verdict(linear_cosine: float, algorithm: str = "ppo") -> str:
+def verdict(linear_cosine: float, algorithm: str) -> str:
     """What the tasks measured so far say of a path of ``algorithm`` whose ``linear`` cosine is
     this: ``likely`` (>= :data:`LIKELY_COSINE`), ``unlikely`` (<= :data:`UNLIKELY_COSINE`),
     else ``uncertain``; always ``uncertain`` for an algorithm outside
