@@ -235,14 +235,22 @@ def test_watchdog_holds_jumps_at_the_solved_level() -> None:
     assert opt.counters["jumps_tried"] == 1
 
 
-def test_with_solved_hold_after_jumps_stay_held_once_the_level_was_reached() -> None:
-    param, attachment = _attached({"solved_return": 475.0, "solved_hold": "after"})
+def _jumped_below_solved(solved: float, returns: list[float]
+                         ) -> tuple[torch.nn.Parameter, Attachment, TIPLOptimizer]:
+    """An attachment with ``solved_hold="after"`` whose first jump came with ``returns`` (below
+    ``solved``) as the newest episodes."""
+    param, attachment = _attached({"solved_return": solved, "solved_hold": "after"})
     opt = attachment.optimizers["policy"]
     attachment.at_safe_point()
-    attachment.record_returns([400.0, 420.0, 410.0, 400.0, 420.0])  # mean 410: below it
+    attachment.record_returns(returns)
     _update(param, attachment)
     _update(param, attachment)  # due and let through
     assert opt.counters["jumps_tried"] == 1
+    return param, attachment, opt
+
+
+def test_with_solved_hold_after_jumps_stay_held_once_the_level_was_reached() -> None:
+    param, attachment, opt = _jumped_below_solved(475.0, [400.0, 420.0, 410.0, 400.0, 420.0])
     attachment.record_returns([500.0, 500.0, 480.0, 500.0, 490.0])  # mean 494: reached
     attachment.record_returns([470.0, 468.0, 472.0, 470.0, 470.0])  # dips below again
     for _ in range(6):  # several windows' worth: every due jump stays held
@@ -252,13 +260,7 @@ def test_with_solved_hold_after_jumps_stay_held_once_the_level_was_reached() -> 
 
 
 def test_a_solved_level_reached_on_the_weights_of_an_undone_jump_does_not_count() -> None:
-    param, attachment = _attached({"solved_return": 100.0, "solved_hold": "after"})
-    opt = attachment.optimizers["policy"]
-    attachment.at_safe_point()
-    attachment.record_returns([100.0, 100.0, 100.0, 100.0, 96.0])  # mean 99.2: below it
-    _update(param, attachment)
-    _update(param, attachment)  # the first jump
-    assert opt.counters["jumps_tried"] == 1
+    param, attachment, opt = _jumped_below_solved(100.0, [100.0, 100.0, 100.0, 100.0, 96.0])
     attachment.record_returns([104.0])  # the newest 5 average 100: reached, on the jump
     assert attachment.summary()["watchdog"]["solved_reached"]
     attachment.record_returns([0.0, 0.0, 0.0, 0.0])  # the jump collapsed the returns
