@@ -147,6 +147,34 @@ def test_direction_curvature_fits_lines_and_bends_to_the_window(tmp_path: Path) 
     assert fits["line-8"][2] < fits["line-8"][1]  # the best length does better than the full
 
 
+def test_persistence_over_run_bins_the_online_check_and_the_return_differences(
+        tmp_path: Path) -> None:
+    data = _synthetic_runs(tmp_path / "paths", 2, 60)  # straight: a snapshot every 100 steps
+    runs = tmp_path / "task" / "runs"
+    runs.mkdir(parents=True)
+    for seed, gain in ((0, 1.0), (1, 3.0)):
+        for variant, extra in (("base", 0.0), ("tipl-default", gain)):
+            curve = [[1000 * i, float(i) + (extra if i >= 3 else 0.0), 0.0] for i in range(6)]
+            (runs / f"sb3-ppo-Toy-v0-s{seed}-{variant}.json").write_text(json.dumps(
+                {"format": "tipl-run-result", "curve": curve}))
+    out = tmp_path / "out"
+    script = [sys.executable, str(ROOT / "benchmarks" / "persistence_over_run.py"),
+              "--task", f"toy={data}:{tmp_path / 'task'}", "--variant", "default",
+              "--bin", "3000", "--windows", "4", "--level", "0.5", "--out", str(out)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    task = json.loads((out / "persistence.json").read_text())["tasks"]["toy"]
+    assert task["runs"] == 2 and task["bins"] == [0, 3000]
+    # a straight path keeps its direction: every cosine 1, nothing held
+    assert task["cosine"] == pytest.approx([1.0, 1.0], abs=1e-4)
+    assert task["held"][1] == 0.0
+    # evaluations 0-2 in the first bin (no difference), 3-5 in the second (+1 and +3)
+    first, second = task["returns"]["default"]["per_bin"]
+    assert first == pytest.approx([0.0, 0.0])
+    assert second[0] == pytest.approx(2.0)
+    assert second[1] == pytest.approx(2 * math.sqrt(2.0) / math.sqrt(2))
+
+
 def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path
                                                                          ) -> None:
     train, heldout = tmp_path / "train", tmp_path / "heldout"

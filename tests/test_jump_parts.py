@@ -200,7 +200,8 @@ def test_one_tally_counts_reports() -> None:
                              relative_size=0.1, guard=math.nan, accepted=accepted,
                              shortened=shortened, prediction_ms=0.1))
     assert tally == {"snapshots": 0, "jumps_tried": 3, "jumps_accepted": 2,
-                     "jumps_shortened": 1, "jumps_rejected": 1, "jumps_undone": 0}
+                     "jumps_shortened": 1, "jumps_rejected": 1, "jumps_undone": 0,
+                     "jumps_held": 0}
     assert tally.merge({"jumps_tried": 2})["jumps_tried"] == 5
 
 

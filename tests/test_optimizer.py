@@ -71,7 +71,8 @@ def test_snapshot_and_jump_cadence_traced_by_hand() -> None:
     assert predictor.calls[1] == ([5.0, 7.0, 9.0], 1)
     assert param.tolist() == [2.0, 2.0, 2.0]
     assert opt.counters == {"snapshots": 7, "jumps_tried": 2, "jumps_accepted": 2,
-                            "jumps_shortened": 0, "jumps_rejected": 0, "jumps_undone": 0}
+                            "jumps_shortened": 0, "jumps_rejected": 0, "jumps_undone": 0,
+                            "jumps_held": 0}
     assert opt.last_report is not None and opt.last_report.step == 9
     assert opt.last_report.relative_size == pytest.approx(math.sqrt(3) / math.sqrt(3))
 

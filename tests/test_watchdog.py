@@ -188,13 +188,14 @@ def test_watchdog_holds_jumps_while_far_below_the_best_level_so_far() -> None:
     assert opt.counters["jumps_tried"] == 1
 
 
-def test_undone_jumps_reach_the_run_layer_tally() -> None:
+def test_undone_and_held_jumps_reach_the_run_layer_tally() -> None:
     from tipl_opt.collect.runner import _JumpForwarder
 
     forwarder = _JumpForwarder(lambda report: None)
-    forwarder.settle({"tipl": {"counters": {"actor": {"jumps_undone": 2},
+    forwarder.settle({"tipl": {"counters": {"actor": {"jumps_undone": 2, "jumps_held": 5},
                                             "critic": {"jumps_undone": 1}}}})
     assert forwarder.counts["jumps_undone"] == 3
+    assert forwarder.counts["jumps_held"] == 5
     forwarder.settle({"algorithm": "ppo"})  # a run without TIPL: unchanged
     assert forwarder.counts["jumps_undone"] == 3
 

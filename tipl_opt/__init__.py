@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         Snapshot,
         TaggedParam,
     )
+    from tipl_opt.persistence import PersistenceMeter
     from tipl_opt.plugins import get_plugin_manager
     from tipl_opt.predictors import (
         LinearPredictor,
@@ -92,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "PathDataset": "tipl_opt.paths",
     "PathFormatError": "tipl_opt.errors",
     "PathWriter": "tipl_opt.paths",
+    "PersistenceMeter": "tipl_opt.persistence",
     "PluginNotFoundError": "tipl_opt.errors",
     "PredictionConfig": "tipl_opt.jumps",
     "Predictor": "tipl_opt.predictors",
@@ -151,6 +153,7 @@ __all__ = [
     "PathDataset",
     "PathFormatError",
     "PathWriter",
+    "PersistenceMeter",
     "PluginNotFoundError",
     "PredictionConfig",
     "Predictor",

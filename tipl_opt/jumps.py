@@ -46,6 +46,15 @@ class ScheduleConfig(BaseModel):
     ``schedule``."""
     min_horizon: int = Field(default=1, ge=1)
     total_steps: int | None = Field(default=None, ge=1)
+    min_persistence: float | None = Field(default=None, ge=-1, le=1)
+    """Hold due jumps while the run's own path keeps its direction less than this: the median
+    cosine, over the newest ``persistence_windows`` windows, between the straight-line move a
+    window showed and the move the path then made 8 snapshots on
+    (:class:`~tipl_opt.persistence.PersistenceMeter`; the snapshots are still taken and the
+    jumps resume when it recovers). ``None``: never hold for this."""
+    persistence_windows: int = Field(default=32, ge=1)
+    """Windows whose cosines the persistence check takes the median of; it holds nothing
+    before that many are measured."""
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleConfig:
@@ -261,7 +270,7 @@ class JumpReport:
 
 
 COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "jumps_rejected",
-            "jumps_undone")
+            "jumps_undone", "jumps_held")
 """The counters of a :class:`JumpTally`, in display order."""
 
 LIMITED_BY = "limited_by_"
@@ -272,8 +281,9 @@ length of which the KL trust region refused (:attr:`JumpReport.limited_by`)."""
 class JumpTally(dict[str, int]):
     """Snapshot and jump counters (:data:`COUNTERS`), a plain ``dict`` of ints.
     ``jumps_undone`` counts accepted jumps taken back later
-    (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`); ``limited_by_<guard>`` (present once
-    counted) the jumps that guard's trust region shortened or rejected.
+    (:meth:`~tipl_opt.optimizer.TIPLOptimizer.undo_jump`), ``jumps_held`` due jumps that the
+    optimizer's own persistence check held (``min_persistence``); ``limited_by_<guard>``
+    (present once counted) the jumps that guard's trust region shortened or rejected.
 
     :meth:`add` counts one :class:`JumpReport`; the optimizer, the run layer and the adapters'
     summaries all count with it, so a jump is counted one way everywhere.

@@ -30,6 +30,7 @@ from tipl_opt.guard import JumpGuard, log_binding
 from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
 from tipl_opt.paths.spec import ParamSpec
+from tipl_opt.persistence import PersistenceMeter
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_predictor
@@ -189,6 +190,10 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ``max_context`` (it uses a longer history when there is one), its ``context``. A
         history longer than that is kept across jumps (moved along with each), whatever
         ``keep_window`` says."""
+        cadence = self.config.schedule
+        self.persistence = (PersistenceMeter(self.jump_window, cadence.persistence_windows)
+                            if cadence.min_persistence is not None else None)
+        """How far the path keeps its direction (``min_persistence`` set), else ``None``."""
         self.guard = guard
         self.counters = JumpTally()
         self.steps = 0  # base optimizer steps taken through this optimizer
@@ -245,12 +250,16 @@ class TIPLOptimizer(torch.optim.Optimizer):
         return torch.cat([p.detach().reshape(-1).to(device, torch.float32)
                           for p in self.owned_params])
 
-    def snapshot(self) -> None:
-        """Record the current weights into the history now."""
+    def snapshot(self, measure: bool = True) -> None:
+        """Record the current weights into the history now (``measure``: and into the
+        persistence check, if any; not for the restart of a window right after a jump, a
+        point the check has already seen before the jump moved it)."""
         self.history.push(self.flat_weights(), self.steps)
         self._last_snapshot = self.steps
         self._fresh += 1
         self.counters["snapshots"] += 1
+        if measure and self.persistence is not None:
+            self.persistence.observe(*self.history.window())
 
     def current_horizon(self) -> int:
         """Snapshot intervals the next jump predicts ahead (the schedule's answer)."""
@@ -268,12 +277,26 @@ class TIPLOptimizer(torch.optim.Optimizer):
 
         if not due():
             return None
+        if self._low_persistence():
+            self.counters["jumps_held"] += 1
+            return None
         if self.gate is not None and not self.gate():
             logger.debug("jump at step %d held by the gate", self.steps)
             return None
         if not due():  # the gate undid the previous jump: a fresh window
             return None
         return self.jump(guard)
+
+    def _low_persistence(self) -> bool:
+        """Whether the persistence check holds a due jump: the path's measured persistence is
+        below ``min_persistence`` (never before it is measured)."""
+        level = self.config.schedule.min_persistence
+        value = self.persistence.value if self.persistence is not None else None
+        if level is None or value is None or value >= level:
+            return False
+        logger.debug("jump at step %d held: path persistence %.2f < %.2f", self.steps, value,
+                     level)
+        return True
 
     @property
     def ready(self) -> bool:
@@ -310,6 +333,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 p.copy_(p0)
         self._undo = self._undo_wait = None
         self.history.reset()
+        if self.persistence is not None:
+            self.persistence.reset()
         self.snapshot()
         self._fresh = -max(int(wait), 0)
         self.counters["jumps_undone"] += 1
@@ -363,12 +388,14 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if accepted and self.config.acceptance.reset_moments:
             self.state.clear()
         self._fresh = 0
+        if accepted and self.persistence is not None:  # it measures the gradient steps' path
+            self.persistence.translate(applied)
         if self.config.prediction.keep_window or self.history.capacity > self.jump_window:
             if accepted:  # the window continues from the new weights
                 self.history.translate(applied)
         else:
             self.history.reset()
-            self.snapshot()
+            self.snapshot(measure=False)
         fractions = dict(decision.parts or {})
         if accepted:
             size = float(applied.norm()) / norm
@@ -394,6 +421,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                          "counters": dict(self.counters), "fresh": self._fresh,
                          "config": self.config.model_dump(mode="json"),
                          "predictor": getattr(self.predictor, "name", "?")}
+        if self.persistence is not None:
+            state["tipl"]["persistence"] = self.persistence.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -412,6 +441,12 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 counters = JumpTally(extra["counters"])
                 fresh = int(extra.get("fresh", len(history)))
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
+                meter = None
+                if config.schedule.min_persistence is not None:
+                    meter = PersistenceMeter(self.jump_window,
+                                             config.schedule.persistence_windows)
+                    if "persistence" in extra:
+                        meter.load_state_dict(extra["persistence"], self.history.size)
             except (KeyError, TypeError, ValueError, TiplError) as exc:
                 raise ValueError(f"the TIPL state does not fit this optimizer: {exc}") from exc
         super().load_state_dict(state_dict)
@@ -422,6 +457,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
         self._fresh = fresh
+        self.persistence = meter
         self._undo = self._undo_wait = None
         self._last_snapshot = None if last < 0 else last
         if self._own_parts[0]:

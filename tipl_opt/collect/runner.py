@@ -165,14 +165,14 @@ class _JumpForwarder:
         return {k: v for k, v in self.tally.items() if k != "snapshots"}
 
     def settle(self, hyperparameters: dict[str, Any]) -> None:
-        """Add the jumps the adapter's return watchdog undid (reported in its summary, not as
-        jump events) once the run is over."""
+        """Add the jumps the adapter's return watchdog undid and those the persistence check
+        held (counted by the optimizers, not reported as jump events) once the run is over."""
         tipl = hyperparameters.get("tipl") if isinstance(hyperparameters, dict) else None
         counters = tipl.get("counters") if isinstance(tipl, dict) else None
         if isinstance(counters, dict):
-            self.tally["jumps_undone"] = sum(int(part.get("jumps_undone", 0))
-                                             for part in counters.values()
-                                             if isinstance(part, dict))
+            for key in ("jumps_undone", "jumps_held"):
+                self.tally[key] = sum(int(part.get(key, 0)) for part in counters.values()
+                                      if isinstance(part, dict))
 
     @hookimpl
     def tipl_on_jump(self, report: Any) -> None:

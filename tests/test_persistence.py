@@ -1,0 +1,148 @@
+"""The path persistence check: the meter on straight, bent and random paths, and the optimizer
+holding jumps by it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tipl_opt.history import WeightHistory
+from tipl_opt.jumps import JumpConfig
+from tipl_opt.optimizer import TIPLOptimizer
+from tipl_opt.persistence import PersistenceMeter
+
+
+def _measure(points: torch.Tensor, meter: PersistenceMeter) -> list[float]:
+    history = WeightHistory(meter.context, points.shape[1])
+    found = []
+    for i, point in enumerate(points):
+        history.push(point, i)
+        cosine = meter.observe(*history.window())
+        if cosine is not None:
+            found.append(cosine)
+    return found
+
+
+def test_a_straight_path_scores_one_and_a_random_walk_near_zero() -> None:
+    line = torch.arange(30.0)[:, None] * torch.tensor([1.0, -2.0, 0.5])
+    meter = PersistenceMeter(context=4, windows=5, horizon=3)
+    cosines = _measure(line, meter)
+    # a cosine for every window of 4 whose move 3 snapshots on is in: 30 - 4 - 3 + 1
+    assert len(cosines) == 24
+    assert cosines == pytest.approx([1.0] * 24, abs=1e-5)
+    assert meter.value == pytest.approx(1.0, abs=1e-5)
+
+    walk = torch.randn(400, 50, generator=torch.Generator().manual_seed(0)).cumsum(0)
+    meter = PersistenceMeter(context=8, windows=32)
+    _measure(walk, meter)
+    assert meter.value is not None and abs(meter.value) < 0.35
+
+
+def test_value_waits_for_its_windows_and_takes_the_newest() -> None:
+    meter = PersistenceMeter(context=2, windows=3, horizon=1)
+    # straight for 6 snapshots, then back and forth: the newest cosines are -1
+    points = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0], [4.0], [5.0], [4.0]])
+    history = WeightHistory(2, 1)
+    values = []
+    for i, point in enumerate(points):
+        history.push(point, i)
+        meter.observe(*history.window())
+        values.append(meter.value)
+    assert values[:4] == [None] * 4  # a cosine from snapshot 2 on; 3 needed
+    assert values[4] == pytest.approx(1.0)
+    assert values[-1] == pytest.approx(-1.0)
+
+
+def test_translate_keeps_the_gradient_steps_path() -> None:
+    """A kept window moved by a jump: the pending start points move with it, so the jump
+    itself is not counted as the path's move."""
+    meter = PersistenceMeter(context=3, windows=1, horizon=2)
+    history = WeightHistory(3, 2)
+    step = torch.tensor([1.0, 0.0])
+    point = torch.zeros(2)
+    for i in range(6):
+        if i == 4:  # a jump sideways, applied to the window and the meter alike
+            jump = torch.tensor([0.0, 50.0])
+            point = point + jump
+            history.translate(jump)
+            meter.translate(jump)
+        history.push(point, i)
+        meter.observe(*history.window())
+        point = point + step
+    assert meter.value == pytest.approx(1.0, abs=1e-5)
+
+
+def test_meter_state_round_trips() -> None:
+    walk = torch.randn(40, 6, generator=torch.Generator().manual_seed(1)).cumsum(0)
+    a = PersistenceMeter(context=4, windows=5, horizon=3)
+    history = WeightHistory(4, 6)
+    for i, p in enumerate(walk[:20]):
+        history.push(p, i)
+        a.observe(*history.window())
+    b = PersistenceMeter(context=4, windows=5, horizon=3)
+    b.load_state_dict(a.state_dict())
+    for i, p in enumerate(walk[20:], start=20):
+        history.push(p, i)
+        window = history.window()
+        assert a.observe(*window) == b.observe(*window)
+    assert a.value == b.value is not None
+
+
+def _train(gradients: torch.Tensor, min_persistence: float | None) -> TIPLOptimizer:
+    param = nn.Parameter(torch.zeros(gradients.shape[1]))
+    config = {"snapshot_every": 1, "context": 4, "min_persistence": min_persistence,
+              "persistence_windows": 8}
+    opt = TIPLOptimizer([param], "linear", base_class=torch.optim.SGD, lr=0.1, config=config)
+    for g in gradients:
+        opt.zero_grad()
+        (param * g).sum().backward()
+        opt.step()
+    return opt
+
+
+def test_optimizer_holds_jumps_on_a_random_walk_and_not_on_a_straight_path() -> None:
+    steps = 200
+    noise = torch.randn(steps, 20, generator=torch.Generator().manual_seed(0))
+    straight = torch.ones(steps, 20)
+
+    held = _train(noise, 0.5)
+    assert held.persistence is not None and held.persistence.value is not None
+    assert held.persistence.value < 0.5
+    assert held.counters["jumps_held"] > 0
+    free = _train(noise, None)
+    assert free.persistence is None and free.counters["jumps_held"] == 0
+    assert held.counters["jumps_tried"] < free.counters["jumps_tried"]
+
+    keeps = _train(straight, 0.5)
+    assert keeps.persistence is not None
+    assert keeps.persistence.value == pytest.approx(1.0, abs=1e-4)
+    assert keeps.counters["jumps_held"] == 0
+    assert keeps.counters["jumps_tried"] == free.counters["jumps_tried"]
+
+
+def test_optimizer_state_carries_the_meter() -> None:
+    noise = torch.randn(120, 5, generator=torch.Generator().manual_seed(2))
+    opt = _train(noise, 0.5)
+    assert opt.persistence is not None
+    state = opt.state_dict()
+    assert "persistence" in state["tipl"]
+    param = nn.Parameter(torch.zeros(5))
+    other = TIPLOptimizer([param], "linear", base_class=torch.optim.SGD, lr=0.1,
+                          config=JumpConfig.model_validate(state["tipl"]["config"]))
+    other.load_state_dict(state)
+    assert other.persistence is not None
+    assert other.persistence.value == opt.persistence.value
+    assert list(other.persistence.cosines) == list(opt.persistence.cosines)
+
+
+def test_a_meter_state_of_other_weights_is_refused_and_changes_nothing() -> None:
+    opt = _train(torch.randn(120, 5, generator=torch.Generator().manual_seed(3)), 0.5)
+    state = opt.state_dict()
+    other = _train(torch.randn(120, 6, generator=torch.Generator().manual_seed(3)), 0.5)
+    assert other.persistence is not None
+    before = list(other.persistence.cosines)
+    bad = {**state, "tipl": {**state["tipl"], "history": other.state_dict()["tipl"]["history"]}}
+    with pytest.raises(ValueError, match="persistence check"):
+        other.load_state_dict(bad)
+    assert other.persistence is not None and list(other.persistence.cosines) == before
