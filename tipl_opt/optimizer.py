@@ -190,9 +190,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ``max_context`` (it uses a longer history when there is one), its ``context``. A
         history longer than that is kept across jumps (moved along with each), whatever
         ``keep_window`` says."""
-        cadence = self.config.schedule
-        self.persistence = (PersistenceMeter(self.jump_window, cadence.persistence_windows)
-                            if cadence.min_persistence is not None else None)
+        self.persistence = self._meter(self.config)
         """How far the path keeps its direction (``min_persistence`` set), else ``None``."""
         self.guard = guard
         self.counters = JumpTally()
@@ -286,6 +284,13 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if not due():  # the gate undid the previous jump: a fresh window
             return None
         return self.jump(guard)
+
+    def _meter(self, config: JumpConfig) -> PersistenceMeter | None:
+        """The persistence check ``config`` asks for (``min_persistence`` set), else ``None``."""
+        cadence = config.schedule
+        if cadence.min_persistence is None:
+            return None
+        return PersistenceMeter(self.jump_window, cadence.persistence_windows)
 
     def _low_persistence(self) -> bool:
         """Whether the persistence check holds a due jump: the path's measured persistence is
@@ -441,12 +446,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 counters = JumpTally(extra["counters"])
                 fresh = int(extra.get("fresh", len(history)))
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
-                meter = None
-                if config.schedule.min_persistence is not None:
-                    meter = PersistenceMeter(self.jump_window,
-                                             config.schedule.persistence_windows)
-                    if "persistence" in extra:
-                        meter.load_state_dict(extra["persistence"], self.history.size)
+                meter = self._meter(config)
+                if meter is not None and "persistence" in extra:
+                    meter.load_state_dict(extra["persistence"], self.history.size)
             except (KeyError, TypeError, ValueError, TiplError) as exc:
                 raise ValueError(f"the TIPL state does not fit this optimizer: {exc}") from exc
         super().load_state_dict(state_dict)
