@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -459,3 +460,77 @@ def test_collect_supervised_writes_valid_paths_whose_return_is_the_negated_loss(
         assert {s.role for s in lp.specs} == {"actor"}
     again = subprocess.run(script, capture_output=True, text=True, timeout=300)
     assert again.stdout.count("exists, skipped") == 2
+
+
+def _load_script(name: str) -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_averaged_weights_builds_each_candidate_from_the_window(tmp_path: Path) -> None:
+    from tipl_opt.paths import LearningPath
+    from tipl_opt.predictors import load_predictor
+    from tipl_opt.predictors.average import output_mask
+
+    script: Any = _load_script("averaged_weights")
+    file = write_synthetic_path(tmp_path / "synthetic-ppo-Toy-v0-s0.safetensors",
+                                snapshots=30, seed=0)
+    run = LearningPath(file)
+    now, mean, mean_out, line, jump, average, real = script.window_vectors(
+        str(file), 20, load_predictor("default"))
+    history = run.window(5, 16).double()
+    out = output_mask(run.specs, ("actor",))
+    assert 0 < int(out.sum()) < out.numel()
+    torch.testing.assert_close(now, run.window(20, 1)[0])
+    torch.testing.assert_close(mean.double(), history.mean(dim=0), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(mean_out[out], mean[out])
+    torch.testing.assert_close(mean_out[~out], now[~out])
+    torch.testing.assert_close(real, run.window(28, 1)[0])
+    torch.testing.assert_close((average - jump)[out], (mean - now)[out], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(average[~out], jump[~out])
+    assert line.shape == now.shape and bool(torch.isfinite(line).all())
+
+
+def test_averaged_weights_summarises_per_bin_with_intervals() -> None:
+    script: Any = _load_script("averaged_weights")
+    n = len(script.CANDIDATES)
+    rows = [{"run": f"r{i % 3}", "t": i, "env_steps": 1000 * i,
+             # candidate j is j higher than the newest weights early, j lower late
+             "returns": [0.0] + [float(j if i < 5 else -j) for j in range(1, n + 1)]}
+            for i in range(10)]
+    table = script.summarise(rows, [5000])
+    assert len(table) == 2 * n
+    early = [r for r in table if r["from"] == 0]
+    late = [r for r in table if r["from"] == 5000]
+    assert [r["diff"] for r in early] == pytest.approx(list(range(1, n + 1)))
+    assert [r["diff"] for r in late] == pytest.approx([-j for j in range(1, n + 1)])
+    assert all(r["interval"] == pytest.approx([r["diff"]] * 2) for r in table)  # no spread
+    assert [r["higher"] for r in early] == [1.0] * n and late[0]["to"] is None
+    assert early[0]["windows"] == 5 and early[0]["candidate"] == "mean16"
+
+
+@pytest.mark.slow
+def test_averaged_weights_evaluates_a_real_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    train = [sys.executable, "-m", "tipl_opt", "train", "--env", "CartPole-v1", "--steps", "8192",
+             "--every", "256", "--eval-episodes", "1", "--hp", "n_steps=256", "--seeds", "1",
+             "--predictor", "none", "--save-paths", "--out", str(runs)]
+    done = subprocess.run(train, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "averaged.json"
+    script = [sys.executable, str(ROOT / "benchmarks" / "averaged_weights.py"), "--paths",
+              str(runs / "paths"), "--every", "8", "--episodes", "1", "--bins", "5000",
+              "--out", str(out)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["format"] == "tipl-averaged-weights"
+    assert len(report["rows"]) == 2  # window ends 15 and 23 of 33 snapshots
+    assert all(len(r["returns"]) == 1 + len(report["candidates"]) for r in report["rows"])
+    assert all(1 <= x <= 500 for r in report["rows"] for x in r["returns"])  # CartPole returns
+    assert "mean16-output" in result.stdout

@@ -43,8 +43,8 @@ def _checkpoint_digest(predictor: str) -> str:
     retraining into the same folder changes the fingerprint; a registered name is itself."""
     from tipl_opt.predictors import default_predictor_path
 
-    if predictor == "trend":  # built around the default: changes with it
-        return f"trend:{_checkpoint_digest('default')}"
+    if predictor in ("trend", "average"):  # built around the default: changes with it
+        return f"{predictor}:{_checkpoint_digest('default')}"
     folder = default_predictor_path() if predictor == "default" else Path(predictor)
     if folder is None or not folder.is_dir():
         return predictor

@@ -1,5 +1,7 @@
-"""Weight-path predictors: the protocol, ``linear`` (baseline), ``pptb``, ``tipl``, ``trend``."""
+"""Weight-path predictors: the protocol, ``linear`` (baseline), ``pptb``, ``tipl``, ``trend``,
+``average``."""
 
+from tipl_opt.predictors.average import AveragePredictor
 from tipl_opt.predictors.base import (
     BatchedTokenPredictor,
     CheckpointPredictor,
@@ -14,6 +16,7 @@ from tipl_opt.predictors.tokens import WindowTokens, layer_groups, tokenize
 from tipl_opt.predictors.trend import TrendPredictor
 
 __all__ = [
+    "AveragePredictor",
     "BatchedTokenPredictor",
     "CheckpointPredictor",
     "LinearPredictor",

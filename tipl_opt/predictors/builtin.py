@@ -1,4 +1,4 @@
-"""Built-in predictor plugin: registers ``linear``, ``pptb``, ``tipl`` and ``trend``
+"""Built-in predictor plugin: registers ``average``, ``linear``, ``pptb``, ``tipl`` and ``trend``
 like any third-party plugin."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tipl_opt.hookspecs import hookimpl
+from tipl_opt.predictors.average import AveragePredictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.pptb import PPTBPredictor
 from tipl_opt.predictors.tipl import TIPLPredictor
@@ -14,6 +15,7 @@ from tipl_opt.predictors.trend import TrendPredictor
 
 @hookimpl
 def tipl_register_predictors(register: Any) -> None:
+    register("average", AveragePredictor)
     register("linear", LinearPredictor)
     register("pptb", PPTBPredictor)
     register("tipl", TIPLPredictor)
