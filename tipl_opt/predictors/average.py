@@ -30,7 +30,8 @@ from typing import Literal
 import torch
 
 from tipl_opt.paths.spec import ParamSpec
-from tipl_opt.predictors.base import Predictor, check_window
+from tipl_opt.predictors.base import Predictor
+from tipl_opt.predictors.wrapped import WrappedPredictor
 
 
 def output_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None = None
@@ -54,7 +55,7 @@ def output_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None = None
     return torch.cat(mask) if mask else torch.zeros(0, dtype=torch.bool)
 
 
-class AveragePredictor:
+class AveragePredictor(WrappedPredictor):
     """``inner``'s move, started from the mean of the newest ``history`` snapshots instead of
     the newest snapshot in the output layers of ``roles`` (``None``: every role;
     ``layers="all"``: in every parameter of those roles);
@@ -71,24 +72,10 @@ class AveragePredictor:
             raise ValueError(f"weight must be in [0, 1], got {weight}")
         if layers not in ("output", "all"):
             raise ValueError(f"layers must be 'output' or 'all', got {layers!r}")
-        if isinstance(inner, str):
-            from tipl_opt.optimizer import resolve_predictor
-
-            inner = resolve_predictor(inner)
-        if history < inner.context:
-            raise ValueError(f"history ({history}) must hold at least the inner predictor's "
-                             f"context ({inner.context})")
-        self.inner, self.max_context, self.weight = inner, history, weight
+        super().__init__(inner, history)
+        self.weight = weight
         self.layers, self.roles = layers, None if roles is None else tuple(roles)
         self._mask: tuple[tuple[ParamSpec, ...], torch.Tensor] | None = None
-
-    @property
-    def context(self) -> int:
-        return self.inner.context
-
-    @property
-    def horizons(self) -> tuple[int, ...]:
-        return tuple(getattr(self.inner, "horizons", (1,)))
 
     def mask(self, specs: Sequence[ParamSpec]) -> torch.Tensor:
         """Bool [P]: the coordinates that are averaged (cached per spec list)."""
@@ -104,16 +91,8 @@ class AveragePredictor:
 
     def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
                 specs: Sequence[ParamSpec], horizon: int) -> torch.Tensor:
-        check_window(window, self.context, horizon, specs)
-        w = window[-self.max_context:].to(torch.float32)
-        s = None if steps is None else steps[-self.max_context:]
-        bad = ~torch.isfinite(w).all(dim=1)
-        if bool(bad.any()):  # the older part of the history is unusable: drop it
-            first = int(torch.nonzero(bad)[-1]) + 1
-            w, s = w[first:], None if s is None else s[first:]
-        k = self.context
+        w, _, move = self.inner_move(window, steps, specs, horizon)
         last = w[-1]
-        move = self.inner.predict(w[-k:], None if s is None else s[-k:], specs, horizon) - last
         centre = w.to(torch.float64).mean(dim=0).to(torch.float32)
         mask = self.mask(specs).to(w.device)
         return last + move + self.weight * torch.where(mask, centre - last,

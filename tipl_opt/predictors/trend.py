@@ -36,7 +36,8 @@ from collections.abc import Sequence
 import torch
 
 from tipl_opt.paths.spec import ParamSpec
-from tipl_opt.predictors.base import Predictor, check_window, spacing
+from tipl_opt.predictors.base import Predictor, spacing
+from tipl_opt.predictors.wrapped import WrappedPredictor
 
 
 def slope(w: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -70,7 +71,7 @@ def trend_move(window: torch.Tensor, steps: torch.Tensor | None, horizon: int) -
     return (gain * float(horizon) * slope(w, t)).to(torch.float32)
 
 
-class TrendPredictor:
+class TrendPredictor(WrappedPredictor):
     """``inner``'s move plus ``weight`` times the calibrated trend over up to ``history``
     snapshots (``orthogonal``: only its part orthogonal to the inner move), once the history
     holds ``min_history`` of them (default: ``history``; before, the inner move alone).
@@ -86,37 +87,15 @@ class TrendPredictor:
             raise ValueError(f"weight must be >= 0, got {weight}")
         if min_history is not None and not 2 <= min_history <= history:
             raise ValueError(f"min_history must be in 2..history={history}, got {min_history}")
-        if isinstance(inner, str):
-            from tipl_opt.optimizer import resolve_predictor
-
-            inner = resolve_predictor(inner)
-        if history < inner.context:
-            raise ValueError(f"history ({history}) must hold at least the inner predictor's "
-                             f"context ({inner.context})")
-        self.inner, self.max_context, self.weight = inner, history, weight
+        super().__init__(inner, history)
+        self.weight = weight
         self.orthogonal = orthogonal
         self.min_history = history if min_history is None else min_history
 
-    @property
-    def context(self) -> int:
-        return self.inner.context
-
-    @property
-    def horizons(self) -> tuple[int, ...]:
-        return tuple(getattr(self.inner, "horizons", (1,)))
-
     def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
                 specs: Sequence[ParamSpec], horizon: int) -> torch.Tensor:
-        check_window(window, self.context, horizon, specs)
-        w = window[-self.max_context:].to(torch.float32)
-        s = None if steps is None else steps[-self.max_context:]
-        bad = ~torch.isfinite(w).all(dim=1)
-        if bool(bad.any()):  # the older part of the history is unusable: drop it
-            first = int(torch.nonzero(bad)[-1]) + 1
-            w, s = w[first:], None if s is None else s[first:]
-        k = self.context
+        w, s, inner = self.inner_move(window, steps, specs, horizon)
         last = w[-1]
-        inner = self.inner.predict(w[-k:], None if s is None else s[-k:], specs, horizon) - last
         if w.shape[0] < self.min_history:  # no longer memory than the inner window yet
             return last + inner
         trend = trend_move(w, s, horizon)
