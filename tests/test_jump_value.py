@@ -32,6 +32,7 @@ from tipl_opt.jump_value import (
     cluster_bootstrap,
     measure_jumps,
     plan_jumps,
+    predict_ahead,
     rollout_steps,
 )
 from tipl_opt.jump_value.plan import learning_end
@@ -187,6 +188,28 @@ def test_rollout_feeds_the_oracle_its_own_predictions(data: Path) -> None:
     report = measure_jumps(plan_jumps(config))
     oracle = [r for r in report["rows"] if r["predictor"] == "oracle"]
     assert oracle and all(r["rollout"] == [1, 1, 1, 1] and r["share"] == 1 for r in oracle)
+
+
+def test_a_predictor_with_a_longer_history_gets_it_in_the_windows(data: Path) -> None:
+    class Recording:
+        """"No move" from 4 snapshots; can use 10: records the window lengths it gets."""
+
+        name, context, max_context, horizons = "recording", 4, 10, (1,)
+
+        def __init__(self) -> None:
+            self.lengths: list[int] = []
+
+        def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
+                    specs: object, horizon: int) -> torch.Tensor:
+            self.lengths.append(window.shape[0])
+            return window[-1].clone()
+
+    run = next(iter(PathDataset(data)))
+    recording = Recording()
+    predict_ahead(recording, run, 20, [1])  # 21 snapshots so far: the whole history of 10
+    predict_ahead(recording, run, 5, [1])  # 6 so far: all of them
+    predict_ahead(recording, run, 12, [1, 1])  # a rollout keeps the length
+    assert recording.lengths == [10, 6, 10, 10]
 
 
 def test_the_learning_phase_ends_where_the_return_comes_within_a_tenth_of_its_best() -> None:

@@ -19,7 +19,7 @@ from tipl_opt.adapters.base import TrainSpec
 from tipl_opt.errors import TiplError
 from tipl_opt.paths.reader import LearningPath
 from tipl_opt.paths.spec import ParamSpec, unflatten
-from tipl_opt.predictors.base import Predictor
+from tipl_opt.predictors.base import Predictor, history_length
 
 WEIGHTS_FORMAT = "tipl-weights"
 
@@ -62,7 +62,8 @@ class Inference:
 def infer(predictor: Predictor, path: LearningPath, from_step: int | None = None, *,
           horizon: int | None = None, rollout: int = 1) -> Inference:
     """Predict from the ``predictor.context`` snapshots ending at env step ``from_step`` (the
-    last checkpoint at or before it; ``None``: the run's last checkpoint), ``horizon`` snapshot
+    last checkpoint at or before it; ``None``: the run's last checkpoint; a predictor that
+    declares a ``max_context`` gets up to that many, as in training), ``horizon`` snapshot
     intervals ahead, ``rollout`` times autoregressively. Non-finite predictions are an error."""
     env_steps = path.env_steps
     if from_step is None:
@@ -85,20 +86,21 @@ def infer(predictor: Predictor, path: LearningPath, from_step: int | None = None
         raise TiplError(f"--rollout must be >= 1, got {rollout}")
     if horizon is None:
         horizon = int(max(getattr(predictor, "horizons", (1,))))
-    window = path.window(index - k + 1, k)
-    finite = torch.isfinite(window).all(dim=1)
+    n = min(index + 1, history_length(predictor))  # a longer history where it can use one
+    window = path.window(index - n + 1, n)
+    finite = torch.isfinite(window[-k:]).all(dim=1)
     if not bool(finite.all()):
         bad = index - k + 1 + int(torch.nonzero(~finite)[0])
         raise TiplError(f"{path.path}: snapshot {bad} (env step {int(env_steps[bad]):,}) holds "
                         "non-finite weights (NaN or inf), so nothing can be predicted from it; "
                         "choose a --from-step before it, or re-collect this run")
-    steps = torch.from_numpy(env_steps[index - k + 1 : index + 1].astype(np.float64))
+    steps = torch.from_numpy(env_steps[index - n + 1 : index + 1].astype(np.float64))
     prediction = window[-1]
     for _ in range(rollout):
         prediction = predictor.predict(window, steps, path.specs, horizon)
         if not torch.all(torch.isfinite(prediction)):
             raise TiplError("the predictor returned non-finite weights; nothing was written")
-        dt = float(steps[-1] - steps[0]) / max(k - 1, 1)
+        dt = float(steps[-1] - steps[0]) / max(n - 1, 1)
         window = torch.cat([window[1:], prediction[None]])
         steps = torch.cat([steps[1:], steps[-1:] + dt * horizon])
     return Inference(prediction, path.specs, path, index, horizon, rollout)

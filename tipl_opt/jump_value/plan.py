@@ -18,6 +18,7 @@ from tipl_opt.errors import ConfigError, TiplError
 from tipl_opt.paths import LearningPath, PathDataset
 from tipl_opt.paths.spec import ParamSpec
 from tipl_opt.predictors import Predictor, load_predictor
+from tipl_opt.predictors.base import history_length
 from tipl_opt.pretrain.trainer import trained_run_names
 
 logger = logging.getLogger(__name__)
@@ -165,12 +166,13 @@ def rollout_steps(horizon: int, horizons: Sequence[int], rollout: bool) -> list[
 
 def predict_ahead(predictor: Predictor, run: LearningPath, index: int,
                   steps: Sequence[int]) -> torch.Tensor:
-    """Predict from the window ending at snapshot ``index``, one prediction per entry of
-    ``steps`` (in snapshot intervals), each fed back into the window."""
-    k = predictor.context
-    window = run.window(index - k + 1, k)
-    times = torch.from_numpy(run.env_steps[index - k + 1 : index + 1].astype(np.float64))
-    dt = float(times[-1] - times[0]) / (k - 1) if k > 1 else 1.0
+    """Predict from the window ending at snapshot ``index`` (``predictor.context`` snapshots,
+    up to its ``max_context`` where the run holds them, as in training), one prediction per
+    entry of ``steps`` (in snapshot intervals), each fed back into the window."""
+    n = min(index + 1, history_length(predictor))  # a longer history where it can use one
+    window = run.window(index - n + 1, n)
+    times = torch.from_numpy(run.env_steps[index - n + 1 : index + 1].astype(np.float64))
+    dt = float(times[-1] - times[0]) / (n - 1) if n > 1 else 1.0
     prediction = window[-1]
     for step in steps:
         prediction = predictor.predict(window, times, run.specs, step)

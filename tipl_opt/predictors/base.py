@@ -105,6 +105,13 @@ def check_window(window: torch.Tensor, context: int, horizon: int,
                         "(NaN or inf); there is nothing to predict from")
 
 
+def history_length(predictor: Predictor) -> int:
+    """How many snapshots to pass ``predictor`` where a run holds them: its ``max_context``
+    when it declares one (a longer history it can use, as ``trend`` and ``average`` do), else
+    its ``context``."""
+    return max(int(predictor.context), int(getattr(predictor, "max_context", 0) or 0))
+
+
 def spacing(steps: torch.Tensor | None, k: int, device: torch.device) -> torch.Tensor:
     """Snapshot times relative to the last one, in units of the mean interval: [K], last = 0."""
     if steps is None:
