@@ -49,6 +49,7 @@ def window_vectors(path: str, t: int, predictor: Any) -> list[torch.Tensor]:
     """The newest weights at snapshot ``t`` of ``path`` and each of :data:`CANDIDATES`."""
     from tipl_opt.jump_value.plan import predict_ahead
     from tipl_opt.paths import LearningPath
+    from tipl_opt.predictors import AveragePredictor
     from tipl_opt.predictors.average import output_mask
 
     run = LearningPath(path)
@@ -56,10 +57,10 @@ def window_vectors(path: str, t: int, predictor: Any) -> list[torch.Tensor]:
     history = run.window(t - HISTORY + 1, HISTORY).double()
     mean = history.mean(dim=0)
     out = output_mask(run.specs, ("actor",))
-    zero = torch.zeros_like(mean)
-    jump = predict_ahead(predictor, run, t, [AHEAD]).double()
+    averaged = AveragePredictor(predictor, history=HISTORY)  # what --predictor average does
     vectors = [now.double(), mean, torch.where(out, mean, now.double()),
-               line_at_end(history), jump, jump + torch.where(out, mean - now.double(), zero),
+               line_at_end(history), predict_ahead(predictor, run, t, [AHEAD]).double(),
+               predict_ahead(averaged, run, t, [AHEAD]).double(),
                run.window(t + AHEAD, 1)[0].double()]
     return [v.to(now.dtype) for v in vectors]
 

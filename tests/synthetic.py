@@ -32,3 +32,20 @@ def make_dataset(folder: Path, runs: int = 6, snapshots: int = 30) -> Path:
     for seed in range(runs):
         curved_path(folder / f"toy-s{seed}.safetensors", seed, snapshots)
     return folder
+
+
+class RecordingPredictor:
+    """A "no move" predictor that needs 4 snapshots, can use 10 (``max_context``) and records
+    the window lengths it is given and how many snapshot times came with each (None: none)."""
+
+    name, context, max_context, horizons = "recording", 4, 10, (1,)
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+        self.times: list[int | None] = []
+
+    def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
+                specs: object, horizon: int) -> torch.Tensor:
+        self.lengths.append(window.shape[0])
+        self.times.append(None if steps is None else steps.shape[0])
+        return window[-1].clone()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic import curved_path
+from synthetic import RecordingPredictor, curved_path
 from typer.testing import CliRunner
 
 from tipl_opt.cli import app
@@ -175,27 +175,13 @@ def test_a_predictor_refuses_a_non_finite_window_by_name() -> None:
         TIPLPredictor().predict(window, None, [ParamSpec("w", (6,), "actor")], 1)
 
 
-class _Recording:
-    """A "no move" predictor that needs 4 snapshots, can use 10 and records what it gets."""
-
-    name, context, max_context, horizons = "recording", 4, 10, (1,)
-
-    def __init__(self) -> None:
-        self.lengths: list[int] = []
-
-    def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
-                specs: object, horizon: int) -> torch.Tensor:
-        self.lengths.append(window.shape[0])
-        assert steps is not None and steps.shape[0] == window.shape[0]
-        return window[-1].clone()
-
-
 def test_a_predictor_with_a_longer_history_gets_it_where_the_run_holds_it(
         run: LearningPath) -> None:
-    recording = _Recording()
+    recording = RecordingPredictor()
     infer(recording, run)  # from the last of 20 snapshots: the whole history of 10
     infer(recording, run, from_step=int(run.env_steps[5]))  # only 6 snapshots so far
     infer(recording, run, from_step=int(run.env_steps[3]))  # exactly its context
     assert recording.lengths == [10, 6, 4]
+    assert recording.times == [10, 6, 4]  # a time for every snapshot
     with pytest.raises(TiplError, match="needs 4 snapshots"):
         infer(recording, run, from_step=int(run.env_steps[2]))

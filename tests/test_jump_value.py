@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from synthetic import RecordingPredictor
 from typer.testing import CliRunner
 
 from tipl_opt.adapters import TrainSpec
@@ -191,25 +192,13 @@ def test_rollout_feeds_the_oracle_its_own_predictions(data: Path) -> None:
 
 
 def test_a_predictor_with_a_longer_history_gets_it_in_the_windows(data: Path) -> None:
-    class Recording:
-        """"No move" from 4 snapshots; can use 10: records the window lengths it gets."""
-
-        name, context, max_context, horizons = "recording", 4, 10, (1,)
-
-        def __init__(self) -> None:
-            self.lengths: list[int] = []
-
-        def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
-                    specs: object, horizon: int) -> torch.Tensor:
-            self.lengths.append(window.shape[0])
-            return window[-1].clone()
-
     run = next(iter(PathDataset(data)))
-    recording = Recording()
+    recording = RecordingPredictor()
     predict_ahead(recording, run, 20, [1])  # 21 snapshots so far: the whole history of 10
     predict_ahead(recording, run, 5, [1])  # 6 so far: all of them
     predict_ahead(recording, run, 12, [1, 1])  # a rollout keeps the length
     assert recording.lengths == [10, 6, 10, 10]
+    assert recording.times == recording.lengths
 
 
 def test_the_learning_phase_ends_where_the_return_comes_within_a_tenth_of_its_best() -> None:

@@ -1,11 +1,13 @@
 """``average``: an inner predictor's move, taken from the average of the newest snapshots in
-the output layers.
+the actor's output layer.
 
 On saved SB3 PPO paths of Pusher-v5, the policy whose output layer is the mean of its newest
-16 snapshots (the hidden layers as they are) returns more than the newest weights, by more
-than 8 further snapshots of training are worth there (docs/benchmarks.md, "Averaged output
-layers"): the output layer's rollout-to-rollout noise costs return that its average does
-not. This predictor predicts
+16 snapshots (the hidden layers as they are) returns more than the newest weights, and more
+than 8 further snapshots of training gain there. Online, as the start of every jump, it did
+not pay: the KL check shortened nearly every such jump and the runs were even with the
+default's; with a looser check they fell behind, and averaging the critic's value head too
+broke PPO (docs/benchmarks.md, "Averaged weights"). Kept so that the measurement can be
+repeated. It predicts
 
     last + inner(window) - last + weight * (mean(history) - last) on the output layers
 
