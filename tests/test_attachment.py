@@ -19,6 +19,7 @@ from tipl_opt.adapters.attachment import (
     Attachment,
     GuardInputs,
     jump_config,
+    jump_roles,
     make_guard,
     rollout_snapshot_every,
     select_parts,
@@ -83,8 +84,9 @@ def test_targets_select_parts_by_kind() -> None:
     assert select_parts("L", "sac", parts, "both") == ["actor", "critic1", "critic2"]
     assert select_parts("L", "sac", parts, "critic") == ["critic1", "critic2"]
     assert select_parts("L", "sac", parts, "actor") == ["actor"]
+    assert select_parts("L", "ppo", {"policy": "policy"}, "actor") == ["policy"]  # by role
     with pytest.raises(ConfigError, match="single optimizer"):
-        select_parts("L", "ppo", {"policy": "policy"}, "actor")
+        select_parts("L", "dqn", {"policy": "q"}, "actor")
     with pytest.raises(ConfigError, match="'actor', 'critic' or 'both'"):
         select_parts("L", "ppo", {"policy": "policy"}, "all")
 
@@ -98,6 +100,16 @@ def test_td3_jumps_its_actor_alone_unless_told_otherwise() -> None:
     assert set(CRITIC_JUMPS_OFF_BY_DEFAULT) == {"td3"}
     assert targets_of(TIPLSetup(), "TD3") == "actor" and targets_of(TIPLSetup(), "sac") == "both"
     assert targets_of(TIPLSetup(targets="critic"), "td3") == "critic"
+
+
+def test_on_policy_targets_choose_the_roles_a_jump_moves() -> None:
+    config = jump_config("L", "ppo", on_policy=True)
+    assert config.acceptance.roles is None
+    assert jump_roles(config, "critic", on_policy=True).acceptance.roles == ("critic",)
+    assert jump_roles(config, "both", on_policy=True) is config
+    assert jump_roles(config, "actor", on_policy=False) is config  # SAC/TD3: by optimizer
+    own = jump_config("L", "ppo", on_policy=True, config={"roles": ["actor", "critic"]})
+    assert jump_roles(own, "critic", on_policy=True).acceptance.roles == ("actor", "critic")
 
 
 class ActorCritic(nn.Module):

@@ -528,3 +528,32 @@ def test_a_base_state_that_does_not_fit_changes_nothing() -> None:
     assert after["param_groups"] == before["param_groups"]
     assert opt.base.param_groups[0]["lr"] == 0.1
     assert torch.equal(after["state"][0]["exp_avg"], before["state"][0]["exp_avg"])
+
+
+def test_roles_move_only_the_chosen_parameters() -> None:
+    torch.manual_seed(0)
+    net = nn.ModuleDict({"pi": nn.Linear(3, 2), "vf": nn.Linear(3, 1)})  # vf -> critic
+    base = torch.optim.SGD(net.parameters(), lr=0.0)
+    opt = TIPLOptimizer(net, ShiftPredictor(2), base=base,
+                        config={"snapshot_every": 1, "roles": ["critic"]})
+    assert [s.role for s in opt.specs] == ["actor", "actor", "critic", "critic"]
+    actor = [p.detach().clone() for p in net["pi"].parameters()]
+    critic = [p.detach().clone() for p in net["vf"].parameters()]
+    for _ in range(2):  # the second step jumps
+        opt.zero_grad()
+        sum(p.sum() for p in net.parameters()).backward()
+        opt.step()
+    assert opt.counters["jumps_accepted"] == 1
+    assert all(torch.equal(p, a) for p, a in zip(net["pi"].parameters(), actor, strict=True))
+    assert all(torch.allclose(p, c + 1) for p, c in zip(net["vf"].parameters(), critic,
+                                                        strict=True))
+    assert opt.last_report is not None
+    assert opt.last_report.relative_size == pytest.approx(
+        math.sqrt(4) / float(torch.cat([p.reshape(-1) for p in actor + critic]).norm()))
+
+
+def test_roles_that_match_no_parameter_are_refused() -> None:
+    net = nn.ModuleDict({"pi": nn.Linear(3, 2)})
+    with pytest.raises(ConfigError, match=r"jump roles \['critic'\] match no parameter.*"
+                                          r"\['actor'\]"):
+        TIPLOptimizer(net, "linear", config={"roles": ["critic"]})

@@ -101,6 +101,11 @@ class AcceptanceConfig(BaseModel):
     reset_moments: bool = False
     """After an accepted jump, clear the base optimizer's state (Adam moments) instead of
     keeping it."""
+    roles: tuple[str, ...] | None = None
+    """Move only the parameters of these roles (:attr:`~tipl_opt.paths.spec.ParamSpec.role`:
+    ``actor``, ``critic``, ``q``, ...); the others keep their weights through the jump, as in a
+    rejected one. ``None``: every parameter moves. The RL adapters set it from ``targets`` for
+    an optimizer that trains actor and critic together (PPO, A2C)."""
 
 
 class WatchConfig(BaseModel):

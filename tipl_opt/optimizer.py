@@ -15,6 +15,7 @@ global ones (:mod:`tipl_opt.events`), never straight to plugins.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,7 +39,7 @@ from tipl_opt.schedule import CadenceSchedule, Schedule
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["COUNTERS", "TIPLOptimizer", "guess_role", "resolve_predictor"]
+__all__ = ["COUNTERS", "TIPLOptimizer", "guess_role", "resolve_predictor", "role_mask"]
 
 
 def guess_role(name: str) -> str:
@@ -67,6 +68,21 @@ def resolve_predictor(predictor: Predictor | str | os.PathLike[str] | None,
             and context != resolved.context):
         return LinearPredictor(context)
     return resolved
+
+
+def role_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None) -> torch.Tensor | None:
+    """Flat bool [P]: True at the parameters whose role is in ``roles`` (``None``: no mask).
+    Raises ConfigError when ``roles`` names a role no parameter has."""
+    if roles is None:
+        return None
+    present = {spec.role for spec in specs}
+    unknown = sorted(set(roles) - present)
+    if unknown:
+        raise ConfigError(f"jump roles {unknown} match no parameter of this optimizer; its "
+                          f"roles are {sorted(present)}. Leave roles unset to move every "
+                          "parameter.")
+    return torch.cat([torch.full((math.prod(spec.shape),), spec.role in roles)
+                      for spec in specs])
 
 
 class _Move:
@@ -177,6 +193,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         elif [s.shape for s in specs] != [tuple(p.shape) for p in owned]:
             raise ConfigError("specs do not match the optimizer's parameters (shapes differ)")
         self.specs = list(specs)
+        self._role_mask = role_mask(self.specs, self.config.acceptance.roles)
         size = sum(p.numel() for p in owned)
         longest = int(getattr(self.predictor, "max_context", 0) or 0)
         context = window or max(self.predictor.context, longest)
@@ -368,6 +385,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ms = (time.perf_counter() - start) * 1000
         norm = float(current.norm()) or 1.0
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
+        if self._role_mask is not None:  # the other roles keep their weights
+            delta = delta * self._role_mask.to(delta)
         size = float(delta.norm()) / norm
         limited_by: tuple[str, ...] = ()
         applied = torch.zeros_like(delta)

@@ -249,6 +249,17 @@ def jump_config(library: str, algo: str, *, on_policy: bool,
     return merged
 
 
+def jump_roles(config: JumpConfig, targets: str, *, on_policy: bool) -> JumpConfig:
+    """``config`` with ``acceptance.roles`` set from ``targets`` for an on-policy algorithm
+    (its one optimizer trains actor and critic: ``actor`` jumps only the actor's parameters,
+    ``critic`` only the critic's), unless ``config`` sets ``roles`` itself. Off-policy
+    algorithms choose by optimizer instead (:func:`select_parts`): ``config`` unchanged."""
+    if not on_policy or targets == "both" or config.acceptance.roles is not None:
+        return config
+    acceptance = config.acceptance.model_copy(update={"roles": (targets,)})
+    return config.model_copy(update={"acceptance": acceptance})
+
+
 def adapter_defaults(algo: str) -> dict[str, Any]:
     """Every default of this module that shapes a TIPL run of ``algo`` unless the run's setup
     overrides it (JSON types): whether it jumps, whether it keeps its window and how often it
@@ -269,11 +280,13 @@ def select_parts(library: str, algo: str, parts: Mapping[str, str],
                  targets: str) -> list[str]:
     """The parts (name -> :data:`PartKind`) that get TIPL for ``targets`` (as
     :func:`targets_of` resolves it): ``both`` all, ``actor`` the actor parts, ``critic`` the
-    critic parts. An algorithm with a single optimizer takes only ``both``. Raises
-    ConfigError."""
+    critic parts. A single ``policy`` part (PPO, A2C: one optimizer over actor and critic)
+    gets TIPL for any ``targets``; its jumps then move only that role's parameters
+    (:func:`jump_roles`). Another algorithm with a single optimizer (DQN) takes only ``both``.
+    Raises ConfigError."""
     if targets not in ("actor", "critic", "both"):
         raise ConfigError(f"targets must be 'actor', 'critic' or 'both', got {targets!r}")
-    if targets == "both":
+    if targets == "both" or list(parts.values()) == ["policy"]:
         return list(parts)
     chosen = [part for part, kind in parts.items() if kind == targets]
     if len(parts) == 1 or not chosen:
@@ -322,6 +335,7 @@ class Attachment:
         self.config = jump_config(library, algo, on_policy=on_policy,
                                   config=config if config is not None else setup.jump,
                                   auto_defaults=auto_defaults, rollout=rollout)
+        self.config = jump_roles(self.config, targets_of(setup, algo), on_policy=on_policy)
         spec = predictor if predictor is not None else setup.predictor
         self.predictor: Predictor = resolve_predictor(spec, self.config.prediction.context)
         self.optimizers: dict[str, TIPLOptimizer] = {}

@@ -67,9 +67,10 @@ class TIPLSetup(BaseModel):
     dimension; ``None``: the default, :data:`tipl_opt.adapters.attachment.ENTROPY_LIMIT`
     (0.02)."""
     targets: Literal["actor", "critic", "both"] | None = None
-    """Which optimizers get TIPL when the algorithm has several (SAC, TD3); ``None``: the
-    default for the algorithm (:func:`tipl_opt.adapters.attachment.targets_of`: ``both``,
-    TD3 ``actor``)."""
+    """What jumps: which optimizers get TIPL when the algorithm has several (SAC, TD3), which
+    parameters of its one optimizer a jump moves for PPO/A2C (``acceptance.roles``,
+    :func:`tipl_opt.adapters.attachment.jump_roles`); ``None``: the default for the
+    algorithm (:func:`tipl_opt.adapters.attachment.targets_of`: ``both``, TD3 ``actor``)."""
 
 
 SnapshotSink = Callable[[Snapshot], None]

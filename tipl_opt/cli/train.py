@@ -164,8 +164,10 @@ def train_command(
     value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
     entropy_limit: Annotated[float | None, typer.Option(help=ENTROPY_LIMIT_HELP)] = None,
     targets: Annotated[str | None, typer.Option(
-        help="Which optimizers of SAC/TD3 get TIPL: actor, critic or both (default: both for "
-             "SAC, actor for TD3, whose jumps are off unless --jump enabled=true).")] = None,
+        help="What jumps: actor, critic or both. SAC/TD3: which optimizers get TIPL "
+             "(default: both for SAC, actor for TD3, whose jumps are off unless --jump "
+             "enabled=true); PPO/A2C: which parameters of their one optimizer a jump moves "
+             "(default: both).")] = None,
     hp: Annotated[list[str] | None, typer.Option(
         "--hp", help="Algorithm hyperparameter KEY=VALUE (repeatable), e.g. --hp n_steps=512; "
                      "SB3 SAC/TD3: --hp action_noise=normal:0.1 (Gaussian, std in action "

@@ -161,10 +161,34 @@ def test_jump_config_defaults_and_overrides() -> None:
         jump_config("dqn", {"snapshot_every": 0})
 
 
-def test_attach_refuses_what_it_cannot_do() -> None:
+def test_ppo_targets_jump_only_that_role() -> None:
     model = ppo()
+    callback = attach(model, "linear", guard=False, targets="critic")
+    opt = callback.optimizers["policy"]
+    assert opt.config.acceptance.roles == ("critic",)
+    critic = torch.tensor([s.role == "critic" for s in opt.specs for _ in range(s.numel)])
+    assert 0 < int(critic.sum()) < critic.numel()
+    starts: list[torch.Tensor] = []  # the weights each jump starts from
+    predict = opt.predictor.predict
+
+    def recording(window: torch.Tensor, *args: Any) -> torch.Tensor:
+        starts.append(window[-1].clone())
+        return predict(window, *args)
+
+    opt.predictor.predict = recording  # type: ignore[method-assign]
+    after: list[tuple[torch.Tensor, bool]] = []
+    opt.register_jump_hook(lambda o, report: after.append((o.flat_weights(), report.accepted)))
+    model.learn(3000, callback=callback)
+    assert len(starts) == len(after) > 0 and all(accepted for _, accepted in after)
+    for start, (weights, _) in zip(starts, after, strict=True):
+        assert torch.equal(weights[~critic], start[~critic])  # the actor kept its weights
+        assert not torch.equal(weights[critic], start[critic])  # the critic jumped
+
+
+def test_attach_refuses_what_it_cannot_do() -> None:
     with pytest.raises(ConfigError, match="single optimizer"):
-        attach(model, "linear", targets="actor")
+        attach(make(DQN, "CartPole-v1"), "linear", targets="actor")
+    model = ppo()
     attach(model, "linear")
     with pytest.raises(ConfigError, match="already has TIPL attached"):
         attach(model, "linear")

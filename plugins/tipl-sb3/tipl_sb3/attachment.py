@@ -183,7 +183,8 @@ def attach(model: BaseAlgorithm, predictor: Predictor | str | os.PathLike[str] =
       :data:`tipl_opt.adapters.attachment.VALUE_LIMIT`).
     * ``targets``: which of SAC/TD3's optimizers get TIPL (default: ``"both"`` for SAC,
       ``"actor"`` for TD3, see :data:`tipl_opt.adapters.attachment.CRITIC_JUMPS_OFF_BY_DEFAULT`);
-      other algorithms have one optimizer and take only ``"both"``.
+      for PPO/A2C (one optimizer over actor and critic) which parameters a jump moves
+      (default ``"both"``); DQN takes only ``"both"``.
     * ``resume``: a zip written by ``model.save()`` while TIPL was attached: each optimizer
       continues that file's history, counters, step count and jump config (see :func:`load`).
 
