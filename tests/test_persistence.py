@@ -3,14 +3,18 @@ holding jumps by it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 import torch
 from torch import nn
 
 from tipl_opt.history import WeightHistory
-from tipl_opt.jumps import JumpConfig
+from tipl_opt.jumps import JumpConfig, JumpReport
 from tipl_opt.optimizer import TIPLOptimizer
-from tipl_opt.persistence import PersistenceMeter
+from tipl_opt.paths import ParamSpec
+from tipl_opt.persistence import PersistenceMeter, RolePersistence
+from tipl_opt.predictors import LinearPredictor
 
 
 def _measure(points: torch.Tensor, meter: PersistenceMeter) -> list[float]:
@@ -146,3 +150,68 @@ def test_a_meter_state_of_other_weights_is_refused_and_changes_nothing() -> None
     with pytest.raises(ValueError, match="persistence check"):
         other.load_state_dict(bad)
     assert other.persistence is not None and list(other.persistence.cosines) == before
+
+
+class _StartRecorder:
+    """``linear`` that also records the weights each jump starts from (the newest snapshot)."""
+
+    def __init__(self) -> None:
+        self.inner = LinearPredictor(4)
+        self.name, self.context, self.horizons = "linear", 4, self.inner.horizons
+        self.starts: list[torch.Tensor] = []
+
+    def predict(self, window: torch.Tensor, steps: torch.Tensor | None,
+                specs: Sequence[ParamSpec], horizon: int) -> torch.Tensor:
+        self.starts.append(window[-1].clone())
+        return self.inner.predict(window, steps, specs, horizon)
+
+
+def _train_roles(steps: int, scope: str) -> tuple[TIPLOptimizer, _StartRecorder,
+                                                   list[tuple[torch.Tensor, JumpReport]]]:
+    """An actor whose gradients are noise (its path wanders) and a critic whose gradient is
+    constant (its path is straight), both trained by one optimizer."""
+    net = nn.ModuleDict({"pi": nn.Linear(4, 5, bias=False), "vf": nn.Linear(4, 1, bias=False)})
+    recorder = _StartRecorder()
+    config = {"snapshot_every": 1, "context": 4, "min_persistence": 0.5,
+              "persistence_windows": 8, "persistence_scope": scope}
+    opt = TIPLOptimizer(net, recorder, base_class=torch.optim.SGD, lr=0.1, config=config)
+    after: list[tuple[torch.Tensor, JumpReport]] = []
+    opt.register_jump_hook(lambda o, report: after.append((o.flat_weights(), report)))
+    noise = torch.randn(steps, 5, 4, generator=torch.Generator().manual_seed(4))
+    for g in noise:
+        opt.zero_grad()
+        ((net["pi"].weight * g).sum() + net["vf"].weight.sum()).backward()
+        opt.step()
+    return opt, recorder, after
+
+
+def test_role_scope_jumps_the_straight_role_and_leaves_the_wandering_one() -> None:
+    opt, recorder, after = _train_roles(120, "role")
+    assert isinstance(opt.persistence, RolePersistence)
+    values = opt.persistence.values
+    assert values["critic"] == pytest.approx(1.0, abs=1e-4)
+    assert values["actor"] is not None and values["actor"] < 0.5
+    actor = torch.tensor([s.role == "actor" for s in opt.specs for _ in range(s.numel)])
+    held = [(start, weights) for start, (weights, report) in zip(recorder.starts, after,
+                                                                strict=True)
+            if report.held_roles == ("actor",)]
+    assert held and opt.counters["role_held_actor"] == len(held)
+    assert opt.counters["jumps_held"] == 0  # the critic still jumps
+    for start, weights in held:
+        assert torch.equal(weights[actor], start[actor])
+        assert not torch.equal(weights[~actor], start[~actor])
+    whole, _, _ = _train_roles(120, "all")  # the whole path: the actor's noise holds it all
+    assert whole.counters["jumps_held"] > 0 and "role_held_actor" not in whole.counters
+
+
+def test_role_persistence_state_round_trips_and_refuses_other_roles() -> None:
+    opt, _, _ = _train_roles(60, "role")
+    state = opt.state_dict()
+    again, _, _ = _train_roles(10, "role")
+    again.load_state_dict(state)
+    assert isinstance(again.persistence, RolePersistence)
+    assert isinstance(opt.persistence, RolePersistence)
+    assert again.persistence.values == opt.persistence.values
+    meter = RolePersistence({"actor": torch.ones(3, dtype=torch.bool)}, context=4)
+    with pytest.raises(ValueError, match=r"saved for roles \['actor', 'critic'\]"):
+        meter.load_state_dict(state["tipl"]["persistence"])

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
         Snapshot,
         TaggedParam,
     )
-    from tipl_opt.persistence import PersistenceMeter
+    from tipl_opt.persistence import PersistenceMeter, RolePersistence
     from tipl_opt.plugins import get_plugin_manager
     from tipl_opt.predictors import (
         LinearPredictor,
@@ -98,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "PredictionConfig": "tipl_opt.jumps",
     "Predictor": "tipl_opt.predictors",
     "QChangeGuard": "tipl_opt.guard",
+    "RolePersistence": "tipl_opt.persistence",
     "Schedule": "tipl_opt.schedule",
     "ScheduleConfig": "tipl_opt.jumps",
     "ScoredGuard": "tipl_opt.acceptance",
@@ -158,6 +159,7 @@ __all__ = [
     "PredictionConfig",
     "Predictor",
     "QChangeGuard",
+    "RolePersistence",
     "Schedule",
     "ScheduleConfig",
     "ScoredGuard",

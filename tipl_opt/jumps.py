@@ -55,6 +55,12 @@ class ScheduleConfig(BaseModel):
     persistence_windows: int = Field(default=32, ge=1)
     """Windows whose cosines the persistence check takes the median of; it holds nothing
     before that many are measured."""
+    persistence_scope: Literal["all", "role"] = "all"
+    """What the persistence check measures: ``all``, the whole path (it holds the whole
+    jump); ``role``, each parameter role's own path apart (actor, critic, ...;
+    :class:`~tipl_opt.persistence.RolePersistence`): a jump moves only the roles whose path
+    keeps its direction at least ``min_persistence`` (or is not measured yet), and is held
+    when none does."""
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleConfig:
@@ -268,10 +274,14 @@ class JumpReport:
     """Per parameter role, when the rule moved roles by different fractions (the ``split``
     rule: ``{"actor": 1.0, "critic": 0.25}``; ``fraction`` is then the first guard's role's);
     empty when every parameter moved by ``fraction``."""
+    held_roles: tuple[str, ...] = ()
+    """Parameter roles the jump left as they were because their own path had lost its
+    direction (``persistence_scope="role"``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as JSON types (``limited_by`` as a list)."""
-        return {**asdict(self), "limited_by": list(self.limited_by)}
+        """The fields as JSON types (``limited_by`` and ``held_roles`` as lists)."""
+        return {**asdict(self), "limited_by": list(self.limited_by),
+                "held_roles": list(self.held_roles)}
 
 
 COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "jumps_rejected",
@@ -281,6 +291,11 @@ COUNTERS = ("snapshots", "jumps_tried", "jumps_accepted", "jumps_shortened", "ju
 LIMITED_BY = "limited_by_"
 """Prefix of a :class:`JumpTally`'s per-guard counters: ``limited_by_kl`` counts the jumps a
 length of which the KL trust region refused (:attr:`JumpReport.limited_by`)."""
+
+ROLE_HELD = "role_held_"
+"""Prefix of a :class:`JumpTally`'s per-role counters: ``role_held_actor`` counts the jumps
+that left the actor's weights as they were because its own path had lost its direction
+(``persistence_scope="role"``, :attr:`JumpReport.held_roles`)."""
 
 
 class JumpTally(dict[str, int]):
@@ -297,7 +312,7 @@ class JumpTally(dict[str, int]):
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         super().__init__(dict.fromkeys(COUNTERS, 0))
         for key, value in (counts or {}).items():
-            if key in COUNTERS or str(key).startswith(LIMITED_BY):
+            if key in COUNTERS or str(key).startswith((LIMITED_BY, ROLE_HELD)):
                 self[key] = int(value)
 
     def add(self, report: JumpReport) -> None:
@@ -307,6 +322,8 @@ class JumpTally(dict[str, int]):
         self["jumps_shortened"] += int(report.shortened)
         for name in report.limited_by:
             self[LIMITED_BY + name] = self.get(LIMITED_BY + name, 0) + 1
+        for role in report.held_roles:
+            self[ROLE_HELD + role] = self.get(ROLE_HELD + role, 0) + 1
 
     def merge(self, other: dict[str, int]) -> JumpTally:
         """This tally plus ``other``'s counts (a new tally)."""

@@ -31,7 +31,7 @@ from tipl_opt.guard import JumpGuard, log_binding
 from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
 from tipl_opt.paths.spec import ParamSpec
-from tipl_opt.persistence import PersistenceMeter
+from tipl_opt.persistence import PersistenceMeter, RolePersistence
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_predictor
@@ -208,7 +208,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
         history longer than that is kept across jumps (moved along with each), whatever
         ``keep_window`` says."""
         self.persistence = self._meter(self.config)
-        """How far the path keeps its direction (``min_persistence`` set), else ``None``."""
+        """How far the path (or each role's, ``persistence_scope="role"``) keeps its direction
+        (``min_persistence`` set), else ``None``."""
         self.guard = guard
         self.counters = JumpTally()
         self.steps = 0  # base optimizer steps taken through this optimizer
@@ -302,23 +303,47 @@ class TIPLOptimizer(torch.optim.Optimizer):
             return None
         return self.jump(guard)
 
-    def _meter(self, config: JumpConfig) -> PersistenceMeter | None:
-        """The persistence check ``config`` asks for (``min_persistence`` set), else ``None``."""
+    def _meter(self, config: JumpConfig) -> PersistenceMeter | RolePersistence | None:
+        """The persistence check ``config`` asks for (``min_persistence`` set), else ``None``:
+        of the whole path, or of each role's (``persistence_scope="role"``)."""
         cadence = config.schedule
         if cadence.min_persistence is None:
             return None
+        if cadence.persistence_scope == "role":
+            roles = [spec.role for spec in self.specs]
+            masks = {role: role_mask(self.specs, (role,)) for role in dict.fromkeys(roles)}
+            return RolePersistence({r: m for r, m in masks.items() if m is not None},
+                                   self.jump_window, cadence.persistence_windows)
         return PersistenceMeter(self.jump_window, cadence.persistence_windows)
 
     def _low_persistence(self) -> bool:
         """Whether the persistence check holds a due jump: the path's measured persistence is
-        below ``min_persistence`` (never before it is measured)."""
+        below ``min_persistence`` (never before it is measured); by role, every role's."""
         level = self.config.schedule.min_persistence
-        value = self.persistence.value if self.persistence is not None else None
-        if level is None or value is None or value >= level:
+        if level is None or self.persistence is None:
+            return False
+        if isinstance(self.persistence, RolePersistence):
+            values = self.persistence.values
+            moving = self.config.acceptance.roles or list(values)
+            return all((value := values.get(role)) is not None and value < level
+                       for role in moving)
+        value = self.persistence.value
+        if value is None or value >= level:
             return False
         logger.debug("jump at step %d held: path persistence %.2f < %.2f", self.steps, value,
                      level)
         return True
+
+    def _held_roles(self) -> tuple[str, ...]:
+        """The roles whose own path has lost its direction (``persistence_scope="role"``):
+        measured below ``min_persistence``; a jump leaves their weights as they are."""
+        level = self.config.schedule.min_persistence
+        if level is None or not isinstance(self.persistence, RolePersistence):
+            return ()
+        moving = self.config.acceptance.roles
+        return tuple(role for role, value in self.persistence.values.items()
+                     if value is not None and value < level
+                     and (moving is None or role in moving))
 
     @property
     def ready(self) -> bool:
@@ -387,6 +412,11 @@ class TIPLOptimizer(torch.optim.Optimizer):
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
         if self._role_mask is not None:  # the other roles keep their weights
             delta = delta * self._role_mask.to(delta)
+        held = self._held_roles()
+        if held:  # so do the roles whose own path has lost its direction
+            kept = role_mask(self.specs, held)
+            assert kept is not None
+            delta = delta * (~kept).to(delta)
         size = float(delta.norm()) / norm
         limited_by: tuple[str, ...] = ()
         applied = torch.zeros_like(delta)
@@ -428,7 +458,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                             guard=decision.guard, accepted=accepted,
                             shortened=accepted and min([decision.fraction,
                                                         *fractions.values()]) < 1,
-                            prediction_ms=ms, reason=decision.reason, limited_by=limited_by)
+                            prediction_ms=ms, reason=decision.reason, limited_by=limited_by,
+                            held_roles=held)
         self.counters.add(report)
         self.last_report = report
         logger.info("jump at step %d: %s", self.steps, report)

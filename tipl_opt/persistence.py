@@ -121,3 +121,62 @@ class PersistenceMeter:
     def __repr__(self) -> str:
         return (f"PersistenceMeter(context={self.context}, windows={self.windows}, "
                 f"horizon={self.horizon}, value={self.value})")
+
+
+class RolePersistence:
+    """One :class:`PersistenceMeter` per parameter role, each on its own role's weights: the
+    actor's path can wander while the critic's keeps its direction (on SB3 PPO Pusher-v5 the
+    actor's cosine is about 0 from the start, the critic's 0.9 for its first 25,000 env steps).
+
+    * ``masks``: role -> flat bool [P], True at that role's weights;
+    * ``context``, ``windows``, ``horizon``: as :class:`PersistenceMeter`'s.
+
+    The same calls as a meter (``observe``, ``translate``, ``reset``, ``state_dict``,
+    ``load_state_dict``); :attr:`values` gives each role's median cosine.
+    """
+
+    def __init__(self, masks: dict[str, torch.Tensor], context: int, windows: int = 32,
+                 horizon: int = PERSISTENCE_HORIZON) -> None:
+        self.masks = {role: mask.reshape(-1).to(torch.bool) for role, mask in masks.items()}
+        self.meters = {role: PersistenceMeter(context, windows, horizon) for role in masks}
+
+    @property
+    def values(self) -> dict[str, float | None]:
+        """Each role's median cosine, ``None`` before its meter has ``windows`` of them."""
+        return {role: meter.value for role, meter in self.meters.items()}
+
+    def observe(self, window: torch.Tensor, steps: torch.Tensor | None = None) -> None:
+        """Give each role's meter its columns of ``window`` [n, P]."""
+        for role, meter in self.meters.items():
+            meter.observe(window[:, self.masks[role].to(window.device)], steps)
+
+    def translate(self, move: torch.Tensor) -> None:
+        """Move each role's recorded start points by its part of ``move`` [P]."""
+        flat = move.reshape(-1)
+        for role, meter in self.meters.items():
+            meter.translate(flat[self.masks[role].to(flat.device)])
+
+    def reset(self) -> None:
+        for meter in self.meters.values():
+            meter.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"roles": {role: meter.state_dict() for role, meter in self.meters.items()}}
+
+    def load_state_dict(self, state: dict[str, Any], size: int | None = None) -> None:
+        """Load what :meth:`state_dict` returned (``ValueError`` for other roles or, with
+        ``size`` given, pending moves of the wrong length; nothing changes then)."""
+        saved = state.get("roles")
+        if not isinstance(saved, dict) or set(saved) != set(self.meters):
+            raise ValueError(f"the persistence check was saved for roles "
+                             f"{sorted(saved) if isinstance(saved, dict) else saved}, not "
+                             f"{sorted(self.meters)}")
+        fresh = {role: PersistenceMeter(m.context, m.windows, m.horizon)
+                 for role, m in self.meters.items()}
+        for role, meter in fresh.items():
+            meter.load_state_dict(saved[role], None if size is None
+                                  else int(self.masks[role].sum()))
+        self.meters = fresh
+
+    def __repr__(self) -> str:
+        return f"RolePersistence(values={self.values})"
