@@ -10,11 +10,12 @@ Each task's base runs are saved as learning paths at the online spacing (``tipl 
 is fed, snapshot by snapshot, through the optimizer's own
 :class:`~tipl_opt.persistence.PersistenceMeter` (a window of 8, cosines 8 snapshots on), so
 what is printed is exactly what the online check (``--jump min_persistence=L``) would have
-seen on that run: per bin of env steps, the median cosine over runs and windows, and the share
-of snapshots at which the check, with its median over ``--windows`` cosines, would hold a jump
-at level ``--level``. With ``:RUN_FOLDER`` after a task's paths, the mean return difference of
-each ``--variant`` (``tipl-VARIANT`` run files) against the paired base runs there, per bin
-(mean and 2 standard errors over seeds): where the jumps gained or lost.
+seen on that run: per bin of env steps, the median cosine over runs and windows, the same for
+each parameter role's own weights (actor, critic: what ``persistence_scope=role`` measures),
+and the share of snapshots at which the check, with its median over ``--windows`` cosines,
+would hold a jump at level ``--level``. With ``:RUN_FOLDER`` after a task's paths, the mean
+return difference of each ``--variant`` (``tipl-VARIANT`` run files) against the paired base
+runs there, per bin (mean and 2 standard errors over seeds): where the jumps gained or lost.
 Prints a table per task; writes ``persistence.json`` and ``persistence.png``.
 """
 
@@ -33,7 +34,7 @@ import torch
 from tipl_opt import atomic
 from tipl_opt.history import WeightHistory
 from tipl_opt.paths import LearningPath
-from tipl_opt.persistence import PersistenceMeter
+from tipl_opt.persistence import PersistenceMeter, RolePersistence
 
 CONTEXT = 8
 
@@ -48,18 +49,23 @@ def parse_task(spec: str) -> tuple[str, Path, Path | None]:
 
 
 def meter_trace(path: LearningPath, windows: int) -> list[tuple[int, float | None,
-                                                               float | None]]:
-    """(env steps, the cosine that became known there or None, the meter's value) per
-    snapshot of ``path``."""
+                                                               float | None,
+                                                               dict[str, float | None]]]:
+    """(env steps, the cosine that became known there or None, the meter's value, each
+    parameter role's new cosine, as ``persistence_scope="role"`` measures it) per snapshot of
+    ``path``."""
     weights = torch.as_tensor(np.array(path.weights), dtype=torch.float32)
     env_steps = np.asarray(path.env_steps)
     history = WeightHistory(CONTEXT, weights.shape[1])
     meter = PersistenceMeter(CONTEXT, windows)
+    roles = np.concatenate([[spec.role] * spec.numel for spec in path.specs])
+    by_role = RolePersistence({role: torch.as_tensor(roles == role)
+                               for role in dict.fromkeys(roles.tolist())}, CONTEXT, windows)
     trace = []
     for i, point in enumerate(weights):
         history.push(point, float(i))
         cosine = meter.observe(*history.window())
-        trace.append((int(env_steps[i]), cosine, meter.value))
+        trace.append((int(env_steps[i]), cosine, meter.value, by_role.observe(*history.window())))
     return trace
 
 
@@ -87,12 +93,16 @@ def measure(paths: Path, folder: Path | None, variants: list[str], bin_size: int
     if not files:
         raise SystemExit(f"{paths}: no learning paths")
     cosines: dict[int, list[float]] = {}
+    role_cosines: dict[str, dict[int, list[float]]] = {}
     held: dict[int, list[bool]] = {}
     for file in files:
-        for at, cosine, value in meter_trace(LearningPath(file), windows):
+        for at, cosine, value, roles in meter_trace(LearningPath(file), windows):
             b = at // bin_size
             if cosine is not None:
                 cosines.setdefault(b, []).append(cosine)
+            for role, found in roles.items():
+                if found is not None:
+                    role_cosines.setdefault(role, {}).setdefault(b, []).append(found)
             if value is not None:
                 held.setdefault(b, []).append(value < level)
     found_by_variant: dict[str, tuple[list[int], np.ndarray]] = {}
@@ -106,6 +116,8 @@ def measure(paths: Path, folder: Path | None, variants: list[str], bin_size: int
         "runs": len(files), "bins": [b * bin_size for b in bins],
         "cosine": [statistics.median(cosines[b]) if b in cosines else None for b in bins],
         "held": [float(np.mean(held[b])) if b in held else None for b in bins],
+        "by_role": {role: [statistics.median(found[b]) if b in found else None for b in bins]
+                    for role, found in role_cosines.items()},
         "returns": {}}
     for variant, (steps, diff) in found_by_variant.items():
         per_bin: list[list[float] | None] = []
@@ -139,6 +151,10 @@ def plot(doc: dict[str, Any], out: Path) -> Path | None:
                                   ("held", "s--", f"share held at {doc['level']}")):
             pts = [(xi, v) for xi, v in zip(x, task[key], strict=True) if v is not None]
             top.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+        for role, values in task.get("by_role", {}).items():
+            pts = [(xi, v) for xi, v in zip(x, values, strict=True) if v is not None]
+            top.plot([p[0] for p in pts], [p[1] for p in pts], ":", marker=".",
+                     label=f"{role} alone")
         top.axhline(doc["level"], color="grey", lw=0.8)
         top.set_title(name)
         top.set_ylim(-0.2, 1.05)
@@ -181,12 +197,15 @@ def main() -> None:
         task = measure(paths, folder, args.variant, args.bin, args.windows, args.level)
         doc["tasks"][name] = task
         print(f"{name} ({task['runs']} runs)")
-        header = "  env steps  cosine  held" + "".join(f"  {v:>16}" for v in task["returns"])
+        header = ("  env steps  cosine  held" + "".join(f"  {r[:6]:>6}" for r in task["by_role"])
+                  + "".join(f"  {v:>16}" for v in task["returns"]))
         print(header)
         for i, b in enumerate(task["bins"]):
             cos, held = task["cosine"][i], task["held"][i]
             cells = [f"{b:>10,}", f"{cos:6.2f}" if cos is not None else "     -",
                      f"{held:5.2f}" if held is not None else "    -"]
+            cells += [f"{v[i]:6.2f}" if v[i] is not None else "     -"
+                      for v in task["by_role"].values()]
             for found in task["returns"].values():
                 v = found["per_bin"][i]
                 cells.append(f"{v[0]:+8.1f} ± {v[1]:5.1f}" if v is not None else " " * 16)

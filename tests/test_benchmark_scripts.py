@@ -174,6 +174,24 @@ def test_persistence_over_run_bins_the_online_check_and_the_return_differences(
     assert first == pytest.approx([0.0, 0.0])
     assert second[0] == pytest.approx(2.0)
     assert second[1] == pytest.approx(2 * math.sqrt(2.0) / math.sqrt(2))
+    # by role: a critic on a straight path beside an actor that wanders (noise)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    writer = PathWriter(mixed / "synthetic-ppo-Mixed-v0-s0.safetensors",
+                        {"library": "synthetic", "algorithm": "ppo", "env_id": "Mixed-v0",
+                         "seed": 0})
+    noise = torch.randn(60, 6, generator=torch.Generator().manual_seed(0))
+    for k in range(60):
+        writer.add(Snapshot([TaggedParam("actor.w", "actor", noise[k]),
+                             TaggedParam("critic.w", "critic", torch.full((2,), float(k)))],
+                            k * 100, k * 10, float(k), 0.0))
+    writer.finish()
+    script[3] = f"mixed={mixed}"
+    result = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    by_role = json.loads((out / "persistence.json").read_text())["tasks"]["mixed"]["by_role"]
+    assert by_role["critic"] == pytest.approx([1.0, 1.0], abs=1e-4)
+    assert all(abs(v) < 0.5 for v in by_role["actor"])
 
 
 def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path

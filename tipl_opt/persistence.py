@@ -145,10 +145,12 @@ class RolePersistence:
         """Each role's median cosine, ``None`` before its meter has ``windows`` of them."""
         return {role: meter.value for role, meter in self.meters.items()}
 
-    def observe(self, window: torch.Tensor, steps: torch.Tensor | None = None) -> None:
-        """Give each role's meter its columns of ``window`` [n, P]."""
-        for role, meter in self.meters.items():
-            meter.observe(window[:, self.masks[role].to(window.device)], steps)
+    def observe(self, window: torch.Tensor,
+                steps: torch.Tensor | None = None) -> dict[str, float | None]:
+        """Give each role's meter its columns of ``window`` [n, P]; returns each role's new
+        cosine (``None`` where none was due)."""
+        return {role: meter.observe(window[:, self.masks[role].to(window.device)], steps)
+                for role, meter in self.meters.items()}
 
     def translate(self, move: torch.Tensor) -> None:
         """Move each role's recorded start points by its part of ``move`` [P]."""
