@@ -166,10 +166,11 @@ def plot(doc: dict[str, Any], out: Path) -> Path | None:
                                 label=f"tipl-{variant} - base")
         bottom.axhline(0, color="grey", lw=0.8)
         bottom.set_xlabel("env steps (thousands)")
+        if task["returns"]:
+            bottom.legend(fontsize=8)
     axes[0][0].set_ylabel("path persistence")
     axes[1][0].set_ylabel("return difference")
     axes[0][0].legend(fontsize=8)
-    axes[1][0].legend(fontsize=8)
     fig.tight_layout()
     target = out / "persistence.png"
     fig.savefig(target, dpi=110)
