@@ -552,6 +552,31 @@ def test_roles_move_only_the_chosen_parameters() -> None:
         math.sqrt(4) / float(torch.cat([p.reshape(-1) for p in actor + critic]).norm()))
 
 
+def test_roles_round_trip_through_the_state() -> None:
+    torch.manual_seed(0)
+    net = nn.ModuleDict({"pi": nn.Linear(3, 2), "vf": nn.Linear(3, 1)})
+    saved = TIPLOptimizer(net, ShiftPredictor(2), base=torch.optim.SGD(net.parameters(), lr=0.0),
+                          config={"snapshot_every": 1, "roles": ["critic"]}).state_dict()
+    opt = TIPLOptimizer(net, ShiftPredictor(2), base=torch.optim.SGD(net.parameters(), lr=0.0),
+                        config={"snapshot_every": 1})
+    opt.load_state_dict(saved)
+    assert opt.config.acceptance.roles == ("critic",)
+    actor = [p.detach().clone() for p in net["pi"].parameters()]
+    for _ in range(2):
+        opt.zero_grad()
+        sum(p.sum() for p in net.parameters()).backward()
+        opt.step()
+    assert opt.counters["jumps_accepted"] == 1
+    assert all(torch.equal(p, a) for p, a in zip(net["pi"].parameters(), actor, strict=True))
+    only_pi = nn.ModuleDict({"pi": nn.Linear(3, 2)})
+    other = TIPLOptimizer(only_pi, ShiftPredictor(2),
+                          base=torch.optim.SGD(only_pi.parameters(), lr=0.0))
+    with pytest.raises(ValueError, match="match no parameter"):
+        other.load_state_dict({**saved, "state": {}, "param_groups": other.state_dict()[
+            "param_groups"], "tipl": {**saved["tipl"], "history": other.state_dict()["tipl"][
+                "history"]}})
+
+
 def test_roles_that_match_no_parameter_are_refused() -> None:
     net = nn.ModuleDict({"pi": nn.Linear(3, 2)})
     with pytest.raises(ConfigError, match=r"jump roles \['critic'\] match no parameter.*"

@@ -496,6 +496,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 counters = JumpTally(extra["counters"])
                 fresh = int(extra.get("fresh", len(history)))
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
+                mask = role_mask(self.specs, config.acceptance.roles)
                 meter = self._meter(config)
                 if meter is not None and "persistence" in extra:
                     meter.load_state_dict(extra["persistence"], self.history.size)
@@ -509,6 +510,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
         self._fresh = fresh
+        self._role_mask = mask
         self.persistence = meter
         self._undo = self._undo_wait = None
         self._last_snapshot = None if last < 0 else last
