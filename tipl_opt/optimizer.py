@@ -15,7 +15,6 @@ global ones (:mod:`tipl_opt.events`), never straight to plugins.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,8 +29,8 @@ from tipl_opt.errors import ConfigError, TiplError
 from tipl_opt.guard import JumpGuard, log_binding
 from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
-from tipl_opt.paths.spec import ParamSpec
-from tipl_opt.persistence import PersistenceMeter, RolePersistence
+from tipl_opt.paths.spec import ParamSpec, role_mask
+from tipl_opt.persistence import PersistenceMeter, RolePersistence, persistence_check
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_predictor
@@ -68,21 +67,6 @@ def resolve_predictor(predictor: Predictor | str | os.PathLike[str] | None,
             and context != resolved.context):
         return LinearPredictor(context)
     return resolved
-
-
-def role_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None) -> torch.Tensor | None:
-    """Flat bool [P]: True at the parameters whose role is in ``roles`` (``None``: no mask).
-    Raises ConfigError when ``roles`` names a role no parameter has."""
-    if roles is None:
-        return None
-    present = {spec.role for spec in specs}
-    unknown = sorted(set(roles) - present)
-    if unknown:
-        raise ConfigError(f"jump roles {unknown} match no parameter of this optimizer; its "
-                          f"roles are {sorted(present)}. Leave roles unset to move every "
-                          "parameter.")
-    return torch.cat([torch.full((math.prod(spec.shape),), spec.role in roles)
-                      for spec in specs])
 
 
 class _Move:
@@ -306,15 +290,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
     def _meter(self, config: JumpConfig) -> PersistenceMeter | RolePersistence | None:
         """The persistence check ``config`` asks for (``min_persistence`` set), else ``None``:
         of the whole path, or of each role's (``persistence_scope="role"``)."""
-        cadence = config.schedule
-        if cadence.min_persistence is None:
-            return None
-        if cadence.persistence_scope == "role":
-            roles = [spec.role for spec in self.specs]
-            masks = {role: role_mask(self.specs, (role,)) for role in dict.fromkeys(roles)}
-            return RolePersistence({r: m for r, m in masks.items() if m is not None},
-                                   self.jump_window, cadence.persistence_windows)
-        return PersistenceMeter(self.jump_window, cadence.persistence_windows)
+        return persistence_check(config.schedule, self.specs, self.jump_window)
 
     def _low_persistence(self) -> bool:
         """Whether the persistence check holds a due jump: the path's measured persistence is

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from tipl_opt.jumps import ScheduleConfig
+from tipl_opt.paths.spec import ParamSpec, role_mask
 from tipl_opt.predictors.linear import LinearPredictor
 
 PERSISTENCE_HORIZON = 8
@@ -182,3 +185,18 @@ class RolePersistence:
 
     def __repr__(self) -> str:
         return f"RolePersistence(values={self.values})"
+
+
+def persistence_check(schedule: ScheduleConfig, specs: Sequence[ParamSpec],
+                      context: int) -> PersistenceMeter | RolePersistence | None:
+    """The check ``schedule`` asks for over a window of ``context`` snapshots: ``None`` without
+    ``min_persistence``; one meter per role of ``specs`` for ``persistence_scope="role"``; else
+    one meter on the whole path."""
+    if schedule.min_persistence is None:
+        return None
+    if schedule.persistence_scope == "role":
+        roles = dict.fromkeys(spec.role for spec in specs)
+        masks = {role: role_mask(specs, (role,)) for role in roles}
+        return RolePersistence({r: m for r, m in masks.items() if m is not None}, context,
+                               schedule.persistence_windows)
+    return PersistenceMeter(context, schedule.persistence_windows)

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from tipl_opt.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -85,3 +87,18 @@ def unflatten(vector: torch.Tensor, specs: Sequence[ParamSpec]) -> dict[str, tor
 
 def spec_size(specs: Sequence[ParamSpec]) -> int:
     return sum(s.numel for s in specs)
+
+
+def role_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None) -> torch.Tensor | None:
+    """Flat bool [P]: True at the parameters whose role is in ``roles`` (``None``: no mask).
+    Raises ConfigError when ``roles`` names a role no parameter has."""
+    if roles is None:
+        return None
+    present = {spec.role for spec in specs}
+    unknown = sorted(set(roles) - present)
+    if unknown:
+        raise ConfigError(f"jump roles {unknown} match no parameter of this optimizer; its "
+                          f"roles are {sorted(present)}. Leave roles unset to move every "
+                          "parameter.")
+    return torch.cat([torch.full((math.prod(spec.shape),), spec.role in roles)
+                      for spec in specs])
