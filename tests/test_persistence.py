@@ -215,3 +215,62 @@ def test_role_persistence_state_round_trips_and_refuses_other_roles() -> None:
     meter = RolePersistence({"actor": torch.ones(3, dtype=torch.bool)}, context=4)
     with pytest.raises(ValueError, match=r"saved for roles \['actor', 'critic'\]"):
         meter.load_state_dict(state["tipl"]["persistence"])
+
+
+def test_a_once_meter_keeps_its_first_decision_and_stops_measuring() -> None:
+    """Straight for the first windows, then a random walk: the rolling meter follows the walk
+    down, the ``once`` meter keeps the straight start's 1.0 and measures nothing more."""
+    gen = torch.Generator().manual_seed(5)
+    straight = torch.arange(20.0)[:, None] * torch.ones(1, 30)
+    walk = straight[-1] + torch.randn(200, 30, generator=gen).cumsum(0)
+    path = torch.cat([straight, walk])
+    rolling = PersistenceMeter(context=4, windows=6, horizon=3)
+    once = PersistenceMeter(context=4, windows=6, horizon=3, once=True)
+    assert not once.settled
+    found = _measure(path, once)
+    _measure(path, rolling)
+    assert len(found) == 6 and once.settled and not rolling.settled
+    assert once.value == pytest.approx(1.0, abs=1e-5)
+    assert rolling.value is not None and rolling.value < 0.5
+    assert not once._pending  # nothing is kept for windows it will never score
+    assert "once=True" in repr(once)
+
+
+def _train_late_straight(mode: str, steps: int = 160) -> TIPLOptimizer:
+    """An actor whose gradients are noise for its first 60 steps and constant after, beside a
+    straight critic, under the per-role check in ``mode``."""
+    net = nn.ModuleDict({"pi": nn.Linear(4, 5, bias=False), "vf": nn.Linear(4, 1, bias=False)})
+    config = {"snapshot_every": 1, "context": 4, "min_persistence": 0.5,
+              "persistence_windows": 8, "persistence_scope": "role",
+              "persistence_mode": mode}
+    opt = TIPLOptimizer(net, "linear", base_class=torch.optim.SGD, lr=0.1, config=config)
+    noise = torch.randn(steps, 5, 4, generator=torch.Generator().manual_seed(6))
+    noise[60:] = 1.0
+    for g in noise:
+        opt.zero_grad()
+        ((net["pi"].weight * g).sum() + net["vf"].weight.sum()).backward()
+        opt.step()
+    return opt
+
+
+def test_once_mode_leaves_a_role_out_for_the_rest_of_the_run() -> None:
+    rolling, once = _train_late_straight("rolling"), _train_late_straight("once")
+    assert isinstance(once.persistence, RolePersistence)
+    assert isinstance(rolling.persistence, RolePersistence)
+    # the rolling check lets the actor jump again once its path is straight; once does not
+    assert rolling.persistence.values["actor"] == pytest.approx(1.0, abs=1e-3)
+    first = once.persistence.values["actor"]
+    assert first is not None and first < 0.5
+    assert once.counters["role_held_actor"] > rolling.counters["role_held_actor"] > 0
+    assert once.counters["jumps_held"] == 0  # the critic jumps all along
+    # the decision round-trips: a fresh optimizer loaded from the state keeps it
+    again = _train_late_straight("once", steps=10)
+    again.load_state_dict(once.state_dict())
+    assert isinstance(again.persistence, RolePersistence)
+    assert again.persistence.values == once.persistence.values
+    assert all(meter.settled for meter in again.persistence.meters.values())
+
+
+def test_persistence_mode_is_validated() -> None:
+    with pytest.raises(ValueError, match="persistence_mode"):
+        JumpConfig.model_validate({"persistence_mode": "sometimes"})

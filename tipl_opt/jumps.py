@@ -55,6 +55,11 @@ class ScheduleConfig(BaseModel):
     persistence_windows: int = Field(default=32, ge=1)
     """Windows whose cosines the persistence check takes the median of; it holds nothing
     before that many are measured."""
+    persistence_mode: Literal["rolling", "once"] = "rolling"
+    """``rolling``: the check follows the newest ``persistence_windows`` cosines all run.
+    ``once``: it decides on the first ``persistence_windows`` cosines and keeps that decision
+    for the rest of the run (it stops measuring then), so that the path it reads is one the
+    later jumps have not shaped."""
     persistence_scope: Literal["all", "role"] = "all"
     """What the persistence check measures: ``all``, the whole path (it holds the whole
     jump); ``role``, each parameter role's own path apart (actor, critic, ...;

@@ -47,17 +47,20 @@ class PersistenceMeter:
     * ``context``: snapshots the straight line is fitted over (the jump's window, >= 2);
     * ``windows``: cosines the median takes, the newest; :attr:`value` is ``None`` until
       that many are in;
-    * ``horizon``: snapshots between a recorded move and the one it is compared with.
+    * ``horizon``: snapshots between a recorded move and the one it is compared with;
+    * ``once``: stop measuring when the first ``windows`` cosines are in, so that
+      :attr:`value` stays their median for the rest of the run.
 
     Memory: ``horizon`` pending moves and their start points, 2 x horizon x P floats.
     """
 
     def __init__(self, context: int, windows: int = 32,
-                 horizon: int = PERSISTENCE_HORIZON) -> None:
+                 horizon: int = PERSISTENCE_HORIZON, once: bool = False) -> None:
         if windows < 1 or horizon < 1:
             raise ValueError(f"windows and horizon must be >= 1, got {windows}, {horizon}")
         self.line = LinearPredictor(context)
         self.context, self.windows, self.horizon = context, windows, horizon
+        self.once = once
         self.cosines: deque[float] = deque(maxlen=windows)
         self._pending: deque[tuple[int, torch.Tensor, torch.Tensor]] = deque()
         self._count = 0  # snapshots observed since the last reset
@@ -73,7 +76,10 @@ class PersistenceMeter:
         """Take the snapshot just pushed (the last row of ``window``, [n, P], oldest first;
         ``steps``: their step counts [n]): score the move recorded ``horizon`` snapshots ago
         against the real one, and record this window's straight-line move when it holds
-        ``context`` snapshots. Returns the new cosine, or ``None`` when none was due."""
+        ``context`` snapshots. Returns the new cosine, or ``None`` when none was due (always,
+        once a ``once`` meter is full)."""
+        if self.settled:
+            return None
         self._count += 1
         last = window[-1].to(torch.float32)
         cosine = None
@@ -84,6 +90,9 @@ class PersistenceMeter:
                 cosine = float(torch.nn.functional.cosine_similarity(move.to(last), real,
                                                                      dim=0))
                 self.cosines.append(cosine)
+                if self.settled:
+                    self._pending.clear()
+                    return cosine
         if len(window) >= self.context and bool(torch.isfinite(window[-self.context:]).all()):
             ahead = self.line.predict(window[-self.context:], None if steps is None
                                       else steps[-self.context:], (), self.horizon)
@@ -91,6 +100,11 @@ class PersistenceMeter:
             if float(move.norm()) > 0:
                 self._pending.append((self._count, last.clone(), move))
         return cosine
+
+    @property
+    def settled(self) -> bool:
+        """Whether a ``once`` meter has its ``windows`` cosines and measures no more."""
+        return self.once and len(self.cosines) >= self.windows
 
     def translate(self, move: torch.Tensor) -> None:
         """Move the recorded start points by ``move`` [P], as the window was moved (a kept
@@ -123,7 +137,7 @@ class PersistenceMeter:
 
     def __repr__(self) -> str:
         return (f"PersistenceMeter(context={self.context}, windows={self.windows}, "
-                f"horizon={self.horizon}, value={self.value})")
+                f"horizon={self.horizon}, once={self.once}, value={self.value})")
 
 
 class RolePersistence:
@@ -132,16 +146,17 @@ class RolePersistence:
     actor's cosine is about 0 from the start, the critic's 0.9 for its first 25,000 env steps).
 
     * ``masks``: role -> flat bool [P], True at that role's weights;
-    * ``context``, ``windows``, ``horizon``: as :class:`PersistenceMeter`'s.
+    * ``context``, ``windows``, ``horizon``, ``once``: as :class:`PersistenceMeter`'s.
 
     The same calls as a meter (``observe``, ``translate``, ``reset``, ``state_dict``,
     ``load_state_dict``); :attr:`values` gives each role's median cosine.
     """
 
     def __init__(self, masks: dict[str, torch.Tensor], context: int, windows: int = 32,
-                 horizon: int = PERSISTENCE_HORIZON) -> None:
+                 horizon: int = PERSISTENCE_HORIZON, once: bool = False) -> None:
         self.masks = {role: mask.reshape(-1).to(torch.bool) for role, mask in masks.items()}
-        self.meters = {role: PersistenceMeter(context, windows, horizon) for role in masks}
+        self.meters = {role: PersistenceMeter(context, windows, horizon, once)
+                       for role in masks}
 
     @property
     def values(self) -> dict[str, float | None]:
@@ -176,7 +191,7 @@ class RolePersistence:
             raise ValueError(f"the persistence check was saved for roles "
                              f"{sorted(saved) if isinstance(saved, dict) else saved}, not "
                              f"{sorted(self.meters)}")
-        fresh = {role: PersistenceMeter(m.context, m.windows, m.horizon)
+        fresh = {role: PersistenceMeter(m.context, m.windows, m.horizon, m.once)
                  for role, m in self.meters.items()}
         for role, meter in fresh.items():
             meter.load_state_dict(saved[role], None if size is None
@@ -191,12 +206,13 @@ def persistence_check(schedule: ScheduleConfig, specs: Sequence[ParamSpec],
                       context: int) -> PersistenceMeter | RolePersistence | None:
     """The check ``schedule`` asks for over a window of ``context`` snapshots: ``None`` without
     ``min_persistence``; one meter per role of ``specs`` for ``persistence_scope="role"``; else
-    one meter on the whole path."""
+    one meter on the whole path; either deciding once (``persistence_mode="once"``)."""
     if schedule.min_persistence is None:
         return None
+    once = schedule.persistence_mode == "once"
     if schedule.persistence_scope == "role":
         roles = dict.fromkeys(spec.role for spec in specs)
         masks = {role: role_mask(specs, (role,)) for role in roles}
         return RolePersistence({r: m for r, m in masks.items() if m is not None}, context,
-                               schedule.persistence_windows)
-    return PersistenceMeter(context, schedule.persistence_windows)
+                               schedule.persistence_windows, once=once)
+    return PersistenceMeter(context, schedule.persistence_windows, once=once)
