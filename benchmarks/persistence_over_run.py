@@ -13,9 +13,11 @@ what is printed is exactly what the online check (``--jump min_persistence=L``) 
 seen on that run: per bin of env steps, the median cosine over runs and windows, the same for
 each parameter role's own weights (actor, critic: what ``persistence_scope=role`` measures),
 and the share of snapshots at which the check, with its median over ``--windows`` cosines,
-would hold a jump at level ``--level``. With ``:RUN_FOLDER`` after a task's paths, the mean
-return difference of each ``--variant`` (``tipl-VARIANT`` run files) against the paired base
-runs there, per bin (mean and 2 standard errors over seeds): where the jumps gained or lost.
+would hold a jump at level ``--level``; and each role's median over its first ``--first``
+cosines in every run (what ``persistence_mode=once`` decides on; ``first`` in the JSON). With
+``:RUN_FOLDER`` after a task's paths, the mean return difference of each ``--variant``
+(``tipl-VARIANT`` run files) against the paired base runs there, per bin (mean and 2 standard
+errors over seeds): where the jumps gained or lost.
 Prints a table per task; writes ``persistence.json`` and ``persistence.png``.
 """
 
@@ -69,6 +71,23 @@ def meter_trace(path: LearningPath, windows: int) -> list[tuple[int, float | Non
     return trace
 
 
+def first_decision(path: LearningPath, windows: int) -> dict[str, float | None]:
+    """Each parameter role's median over its first ``windows`` cosines: what the check with
+    ``persistence_mode="once"`` decides on for that run (``None`` if the path is too short)."""
+    weights = torch.as_tensor(np.array(path.weights), dtype=torch.float32)
+    history = WeightHistory(CONTEXT, weights.shape[1])
+    roles = np.concatenate([[spec.role] * spec.numel for spec in path.specs])
+    once = RolePersistence({role: torch.as_tensor(roles == role)
+                            for role in dict.fromkeys(roles.tolist())}, CONTEXT, windows,
+                           once=True)
+    for i, point in enumerate(weights):
+        history.push(point, float(i))
+        once.observe(*history.window())
+        if all(meter.settled for meter in once.meters.values()):
+            break
+    return once.values
+
+
 def return_differences(folder: Path, variant: str) -> tuple[list[int], np.ndarray] | None:
     """Env steps and [seeds, evaluations] return of ``tipl-VARIANT`` minus the paired base."""
     rows, steps = [], []
@@ -88,14 +107,17 @@ def return_differences(folder: Path, variant: str) -> tuple[list[int], np.ndarra
 
 
 def measure(paths: Path, folder: Path | None, variants: list[str], bin_size: int,
-            windows: int, level: float) -> dict[str, Any]:
+            windows: int, level: float, first: int) -> dict[str, Any]:
     files = sorted(paths.glob("*.safetensors"))
     if not files:
         raise SystemExit(f"{paths}: no learning paths")
     cosines: dict[int, list[float]] = {}
     role_cosines: dict[str, dict[int, list[float]]] = {}
     held: dict[int, list[bool]] = {}
+    decided: dict[str, list[float | None]] = {}
     for file in files:
+        for role, value in first_decision(LearningPath(file), first).items():
+            decided.setdefault(role, []).append(value)
         for at, cosine, value, roles in meter_trace(LearningPath(file), windows):
             b = at // bin_size
             if cosine is not None:
@@ -118,7 +140,7 @@ def measure(paths: Path, folder: Path | None, variants: list[str], bin_size: int
         "held": [float(np.mean(held[b])) if b in held else None for b in bins],
         "by_role": {role: [statistics.median(found[b]) if b in found else None for b in bins]
                     for role, found in role_cosines.items()},
-        "returns": {}}
+        "first": decided, "returns": {}}
     for variant, (steps, diff) in found_by_variant.items():
         per_bin: list[list[float] | None] = []
         for b in bins:
@@ -189,13 +211,16 @@ def main() -> None:
                         help="cosines the check takes the median of")
     parser.add_argument("--level", type=float, default=0.2,
                         help="persistence below which the check holds a jump")
+    parser.add_argument("--first", type=int, default=16,
+                        help="cosines the once-deciding check (persistence_mode=once) takes")
     parser.add_argument("--out", type=Path, default=Path("results/persistence"))
     args = parser.parse_args()
     doc: dict[str, Any] = {"windows": args.windows, "level": args.level, "bin": args.bin,
-                           "context": CONTEXT, "tasks": {}}
+                           "first": args.first, "context": CONTEXT, "tasks": {}}
     for spec in args.task:
         name, paths, folder = parse_task(spec)
-        task = measure(paths, folder, args.variant, args.bin, args.windows, args.level)
+        task = measure(paths, folder, args.variant, args.bin, args.windows, args.level,
+                       args.first)
         doc["tasks"][name] = task
         print(f"{name} ({task['runs']} runs)")
         header = ("  env steps  cosine  held" + "".join(f"  {r[:6]:>6}" for r in task["by_role"])
@@ -211,6 +236,13 @@ def main() -> None:
                 v = found["per_bin"][i]
                 cells.append(f"{v[0]:+8.1f} ± {v[1]:5.1f}" if v is not None else " " * 16)
             print("  " + "  ".join(cells))
+        for role, values in task["first"].items():
+            known = [v for v in values if v is not None]
+            if known:
+                below = sum(v < args.level for v in known)
+                print(f"  first {args.first} windows, {role}: "
+                      + " ".join(f"{v:+.2f}" for v in known)
+                      + f" ({below} of {len(known)} runs below {args.level})")
     args.out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(doc, args.out / "persistence.json")
     image = plot(doc, args.out)

@@ -192,6 +192,11 @@ def test_persistence_over_run_bins_the_online_check_and_the_return_differences(
     by_role = json.loads((out / "persistence.json").read_text())["tasks"]["mixed"]["by_role"]
     assert by_role["critic"] == pytest.approx([1.0, 1.0], abs=1e-4)
     assert all(abs(v) < 0.5 for v in by_role["actor"])
+    # what the once-deciding check reads: each role's first 16 cosines in the one run
+    decided = json.loads((out / "persistence.json").read_text())["tasks"]["mixed"]["first"]
+    assert decided["critic"] == [pytest.approx(1.0, abs=1e-4)]
+    assert len(decided["actor"]) == 1 and decided["actor"][0] < 0.5
+    assert "first 16 windows, actor" in result.stdout and "(1 of 1 runs below 0.5)" in result.stdout
 
 
 def test_predictor_objectives_trains_each_variant_and_measures_it_per_env(tmp_path: Path
