@@ -15,9 +15,11 @@ from tipl_opt.adapters.attachment import (
     CRITIC_JUMPS_OFF_BY_DEFAULT,
     ENTROPY_LIMIT,
     GUARDS,
+    ROLE_CHECK,
     VALUE_LIMIT,
     Attachment,
     GuardInputs,
+    adapter_defaults,
     jump_config,
     jump_roles,
     make_guard,
@@ -54,6 +56,23 @@ def test_ppo_and_sac_keep_the_window_and_jump_every_2_snapshots_by_default() -> 
     for algo, on_policy in (("dqn", False), ("td3", False), ("a2c", True)):
         other = jump_config("Lib", algo, on_policy=on_policy)  # not measured: JumpConfig's own
         assert (other.prediction.keep_window, other.schedule.jump_every) == (False, None)
+
+
+def test_ppo_checks_each_networks_path_once_by_default() -> None:
+    schedule = jump_config("Lib", "ppo", on_policy=True).schedule
+    assert (schedule.min_persistence, schedule.persistence_scope, schedule.persistence_windows,
+            schedule.persistence_mode) == (0.1, "role", 32, "once")
+    # min_persistence=None turns it off; a level of the user's own keeps the check's own
+    # defaults (the whole path, rolling), as the option always worked
+    assert jump_config("Lib", "ppo", on_policy=True,
+                       config={"min_persistence": None}).schedule.min_persistence is None
+    own = jump_config("Lib", "ppo", on_policy=True, config={"min_persistence": 0.2}).schedule
+    assert (own.min_persistence, own.persistence_scope, own.persistence_mode) == (
+        0.2, "all", "rolling")
+    for algo, on_policy in (("sac", False), ("a2c", True), ("dqn", False)):
+        assert jump_config("Lib", algo, on_policy=on_policy).schedule.min_persistence is None
+        assert "role_check" not in adapter_defaults(algo)  # their runs keep their fingerprint
+    assert adapter_defaults("ppo")["role_check"] == ROLE_CHECK
 
 
 def test_explicit_fields_flattens_sections_and_the_schedule_alias() -> None:

@@ -174,6 +174,24 @@ measurement that decided it (docs/benchmarks.md). Other algorithms keep
 DEFAULT_JUMP_EVERY = 2
 """New snapshots between jumps for the algorithms of :data:`KEEP_WINDOW_BY_DEFAULT`."""
 
+ROLE_CHECK: dict[str, Any] = {"min_persistence": 0.1, "persistence_scope": "role",
+                              "persistence_windows": 32, "persistence_mode": "once"}
+"""The per-network persistence check of :data:`ROLE_CHECK_BY_DEFAULT`: over its first 32
+windows (about 47 snapshots) each network's path is measured once, and a network whose
+straight-line moves pointed nowhere (median cosine below 0.1) is left out of every later jump
+(:class:`~tipl_opt.persistence.RolePersistence`)."""
+
+ROLE_CHECK_BY_DEFAULT: dict[str, str] = {
+    "ppo": ("on Pusher-v5 (SB3, 20 paired seeds), whose actor path has no direction, leaving "
+            "the actor out raised the return over training by 1.05 [0.24, 1.81] against "
+            "jumping both networks, higher on 17 seeds; on InvertedDoublePendulum-v5 and "
+            "InvertedPendulum-v5 it left the env steps to the threshold unchanged on every "
+            "seed"),
+}
+"""Algorithms that run the :data:`ROLE_CHECK` by default unless the jump config sets
+``min_persistence`` itself (``min_persistence=null`` turns it off), and the measurement that
+decided it (docs/benchmarks.md)."""
+
 JUMPS_OFF_BY_DEFAULT: dict[str, str] = {
     "a2c": ("on CartPole-v1 (SB3, 256x256 networks, 15 paired seeds) they lowered the mean "
             "return over training from 140 to 80 and left 4 runs collapsed at the end against "
@@ -215,8 +233,10 @@ def jump_config(library: str, algo: str, *, on_policy: bool,
     ``config`` sets ``enabled``; for those of :data:`KEEP_WINDOW_BY_DEFAULT` (PPO, SAC) a kept
     window and a jump every :data:`DEFAULT_JUMP_EVERY` snapshots, unless ``config`` sets
     ``keep_window`` or ``jump_every`` (``keep_window=false`` alone: a fresh window per jump,
-    as before); on-policy ``mode="manual"`` with a snapshot at every rollout
-    boundary, or, for
+    as before); for those of :data:`ROLE_CHECK_BY_DEFAULT` (PPO) the :data:`ROLE_CHECK`,
+    unless ``config`` sets ``min_persistence`` (its other persistence fields then keep
+    :class:`~tipl_opt.jumps.ScheduleConfig`'s defaults unless set too); on-policy
+    ``mode="manual"`` with a snapshot at every rollout boundary, or, for
     ``rollout=(env steps, optimizer steps)`` per rollout shorter than
     :data:`MIN_SNAPSHOT_ENV_STEPS`, at the first boundary that many env steps on
     (:func:`rollout_snapshot_every`); off-policy ``mode="auto"`` plus the adapter's
@@ -232,6 +252,8 @@ def jump_config(library: str, algo: str, *, on_policy: bool,
         fields.setdefault("keep_window", True)
         if "jump_every" not in asked and asked.get("keep_window") is not False:
             fields["jump_every"] = DEFAULT_JUMP_EVERY
+    if algo.lower() in ROLE_CHECK_BY_DEFAULT and "min_persistence" not in asked:
+        fields.update(ROLE_CHECK)
     reason = JUMPS_OFF_BY_DEFAULT.get(algo.lower())
     if reason is not None and "enabled" not in asked:
         fields["enabled"] = False
@@ -263,17 +285,21 @@ def jump_roles(config: JumpConfig, targets: str, *, on_policy: bool) -> JumpConf
 def adapter_defaults(algo: str) -> dict[str, Any]:
     """Every default of this module that shapes a TIPL run of ``algo`` unless the run's setup
     overrides it (JSON types): whether it jumps, whether it keeps its window and how often it
-    jumps, the trust regions, the snapshot cadence of short rollouts. Part of a kept run's
-    fingerprint (:func:`tipl_opt.run_cache.fingerprint`), so a run kept from before one of its
-    algorithm's defaults changed is trained again, and runs of other algorithms are not.
-    (:data:`ENTROPY_LIMIT` and the default ``targets`` (:func:`targets_of`) are digested as
-    the setup's values in effect instead, so that a run given one explicitly and one taking it
-    by default share their fingerprint.)"""
+    jumps, the per-network check (PPO), the trust regions, the snapshot cadence of short
+    rollouts. Part of a kept run's fingerprint (:func:`tipl_opt.run_cache.fingerprint`), so a
+    run kept from before one of its algorithm's defaults changed is trained again, and runs of
+    other algorithms are not. (:data:`ENTROPY_LIMIT` and the default ``targets``
+    (:func:`targets_of`) are digested as the setup's values in effect instead, so that a run
+    given one explicitly and one taking it by default share their fingerprint.)"""
     name = algo.lower()
-    return {"jumps_off": name in JUMPS_OFF_BY_DEFAULT,
-            "keep_window": name in KEEP_WINDOW_BY_DEFAULT, "jump_every": DEFAULT_JUMP_EVERY,
-            "guards": {kind: [cls.__name__, limit] for kind, (cls, limit) in GUARDS.items()},
-            "value_limit": VALUE_LIMIT, "min_snapshot_env_steps": MIN_SNAPSHOT_ENV_STEPS}
+    found: dict[str, Any] = {
+        "jumps_off": name in JUMPS_OFF_BY_DEFAULT,
+        "keep_window": name in KEEP_WINDOW_BY_DEFAULT, "jump_every": DEFAULT_JUMP_EVERY,
+        "guards": {kind: [cls.__name__, limit] for kind, (cls, limit) in GUARDS.items()},
+        "value_limit": VALUE_LIMIT, "min_snapshot_env_steps": MIN_SNAPSHOT_ENV_STEPS}
+    if name in ROLE_CHECK_BY_DEFAULT:  # only there, so other algorithms' runs keep theirs
+        found["role_check"] = ROLE_CHECK
+    return found
 
 
 def select_parts(library: str, algo: str, parts: Mapping[str, str],
