@@ -161,6 +161,28 @@ def test_jump_config_defaults_and_overrides() -> None:
         jump_config("dqn", {"snapshot_every": 0})
 
 
+def test_ppo_decides_once_which_network_jumps_by_default() -> None:
+    """PPO's default check: one meter per network (SB3's actor and critic), each settling on
+    its first windows (2 here instead of 32, to stay short) and kept for the rest of the run."""
+    from tipl_opt.persistence import RolePersistence
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=256, batch_size=64, seed=0,
+                policy_kwargs={"net_arch": [16]})
+    callback = tipl_sb3.attach(model, "linear", {"persistence_windows": 2})
+    opt = model.policy.optimizer
+    assert isinstance(opt, TIPLOptimizer) and isinstance(opt.persistence, RolePersistence)
+    assert set(opt.persistence.meters) == {"actor", "critic"}
+    model.learn(256 * 24, callback=callback)
+    values = opt.persistence.values
+    assert all(meter.settled for meter in opt.persistence.meters.values())
+    settled = dict(values)
+    model.learn(256 * 8, callback=callback, reset_num_timesteps=False)
+    assert opt.persistence.values == settled  # decided once: later snapshots change nothing
+    for role, value in settled.items():
+        assert value is not None
+        assert (opt.counters.get(f"role_held_{role}", 0) > 0) == (value < 0.1)
+
+
 def test_ppo_targets_jump_only_that_role() -> None:
     model = ppo()
     callback = attach(model, "linear", guard=False, targets="critic")
