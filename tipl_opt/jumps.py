@@ -51,7 +51,9 @@ class ScheduleConfig(BaseModel):
     cosine, over the newest ``persistence_windows`` windows, between the straight-line move a
     window showed and the move the path then made 8 snapshots on
     (:class:`~tipl_opt.persistence.PersistenceMeter`; the snapshots are still taken and the
-    jumps resume when it recovers). ``None``: never hold for this."""
+    jumps resume when it recovers). ``None``: never hold for this (PPO attached through an
+    adapter runs a per-role check decided once by default:
+    :data:`tipl_opt.adapters.attachment.ROLE_CHECK`)."""
     persistence_windows: int = Field(default=32, ge=1)
     """Windows whose cosines the persistence check takes the median of; it holds nothing
     before that many are measured."""
