@@ -3,6 +3,7 @@ holding jumps by it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import pytest
@@ -13,7 +14,7 @@ from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import JumpConfig, JumpReport
 from tipl_opt.optimizer import TIPLOptimizer
 from tipl_opt.paths import ParamSpec
-from tipl_opt.persistence import PersistenceMeter, RolePersistence
+from tipl_opt.persistence import PersistenceMeter, RolePersistence, log_decisions, settled
 from tipl_opt.predictors import LinearPredictor
 
 
@@ -253,8 +254,18 @@ def _train_late_straight(mode: str, steps: int = 160) -> TIPLOptimizer:
     return opt
 
 
-def test_once_mode_leaves_a_role_out_for_the_rest_of_the_run() -> None:
-    rolling, once = _train_late_straight("rolling"), _train_late_straight("once")
+def test_once_mode_leaves_a_role_out_for_the_rest_of_the_run(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rolling = _train_late_straight("rolling")
+    with caplog.at_level(logging.INFO, logger="tipl_opt.persistence"):
+        once = _train_late_straight("once")
+    said = [r.getMessage() for r in caplog.records if r.name == "tipl_opt.persistence"]
+    # one line per network, when it is decided: the actor left out, the critic kept
+    assert len(said) == 2
+    assert any(m.startswith("TIPL: the actor path") and "left out of every later jump" in m
+               for m in said)
+    assert any(m.startswith("TIPL: the critic path kept its direction 1.00")
+               and "it keeps jumping" in m for m in said)
     assert isinstance(once.persistence, RolePersistence)
     assert isinstance(rolling.persistence, RolePersistence)
     # the rolling check lets the actor jump again once its path is straight; once does not
@@ -274,3 +285,22 @@ def test_once_mode_leaves_a_role_out_for_the_rest_of_the_run() -> None:
 def test_persistence_mode_is_validated() -> None:
     with pytest.raises(ValueError, match="persistence_mode"):
         JumpConfig.model_validate({"persistence_mode": "sometimes"})
+
+
+def test_a_whole_path_decision_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    walk = torch.randn(80, 20, generator=torch.Generator().manual_seed(7)).cumsum(0)
+    meter = PersistenceMeter(context=4, windows=6, horizon=3, once=True)
+    schedule = JumpConfig.model_validate({"min_persistence": 0.9,
+                                          "persistence_windows": 6}).schedule
+    history = WeightHistory(4, 20)
+    with caplog.at_level(logging.INFO, logger="tipl_opt.persistence"):
+        for i, point in enumerate(walk):
+            history.push(point, i)
+            before = settled(meter)
+            meter.observe(*history.window())
+            log_decisions(meter, before, schedule)
+    assert meter.value is not None and settled(meter) == {"whole": meter.value}
+    assert settled(PersistenceMeter(context=4)) == {} and settled(None) == {}
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "the whole path" in said[0]
+    assert said[0].endswith("every later jump is held")

@@ -30,7 +30,13 @@ from tipl_opt.guard import JumpGuard, log_binding
 from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
 from tipl_opt.paths.spec import ParamSpec, role_mask
-from tipl_opt.persistence import PersistenceMeter, RolePersistence, persistence_check
+from tipl_opt.persistence import (
+    PersistenceMeter,
+    RolePersistence,
+    log_decisions,
+    persistence_check,
+    settled,
+)
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_predictor
@@ -259,7 +265,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self._fresh += 1
         self.counters["snapshots"] += 1
         if measure and self.persistence is not None:
+            before = settled(self.persistence)
             self.persistence.observe(*self.history.window())
+            log_decisions(self.persistence, before, self.config.schedule)
 
     def current_horizon(self) -> int:
         """Snapshot intervals the next jump predicts ahead (the schedule's answer)."""

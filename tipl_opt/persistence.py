@@ -25,6 +25,7 @@ return.
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import deque
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ import torch
 from tipl_opt.jumps import ScheduleConfig
 from tipl_opt.paths.spec import ParamSpec, role_mask
 from tipl_opt.predictors.linear import LinearPredictor
+
+logger = logging.getLogger(__name__)
 
 PERSISTENCE_HORIZON = 8
 """Snapshots ahead that the straight-line move is compared over: the embedded predictor's
@@ -200,6 +203,36 @@ class RolePersistence:
 
     def __repr__(self) -> str:
         return f"RolePersistence(values={self.values})"
+
+
+def settled(check: PersistenceMeter | RolePersistence | None) -> dict[str, float]:
+    """The decisions a ``once`` check has made: role (``"whole"`` for a whole-path meter) ->
+    the median it settled on; empty for a rolling check or before any meter is full."""
+    if isinstance(check, RolePersistence):
+        meters = check.meters
+    elif check is not None:
+        meters = {"whole": check}
+    else:
+        return {}
+    return {role: float(meter.value) for role, meter in meters.items()
+            if meter.settled and meter.value is not None}
+
+
+def log_decisions(check: PersistenceMeter | RolePersistence | None,
+                  before: dict[str, float], schedule: ScheduleConfig) -> None:
+    """Log each decision ``check`` has made since :func:`settled` returned ``before``: the
+    level its path showed and what that means for the jumps."""
+    level = schedule.min_persistence
+    if level is None:
+        return
+    for role, value in settled(check).items():
+        if role in before:
+            continue
+        outcome = ("it keeps jumping" if value >= level else "every later jump is held"
+                   if role == "whole" else "left out of every later jump")
+        logger.info("TIPL: the %s path kept its direction %.2f over its first %d windows "
+                    "(level %.2f): %s", role, value, schedule.persistence_windows, level,
+                    outcome)
 
 
 def persistence_check(schedule: ScheduleConfig, specs: Sequence[ParamSpec],
