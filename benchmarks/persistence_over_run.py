@@ -50,42 +50,33 @@ def parse_task(spec: str) -> tuple[str, Path, Path | None]:
     return name, Path(parts[0]), Path(parts[1]) if len(parts) == 2 else None
 
 
-def meter_trace(path: LearningPath, windows: int) -> list[tuple[int, float | None,
-                                                               float | None,
-                                                               dict[str, float | None]]]:
+def role_masks(path: LearningPath) -> dict[str, torch.Tensor]:
+    """Parameter role -> flat bool [P], True at that role's weights."""
+    roles = np.concatenate([[spec.role] * spec.numel for spec in path.specs])
+    return {role: torch.as_tensor(roles == role) for role in dict.fromkeys(roles.tolist())}
+
+
+def meter_trace(path: LearningPath, windows: int, first: int
+                ) -> tuple[list[tuple[int, float | None, float | None, dict[str, float | None]]],
+                           dict[str, float | None]]:
     """(env steps, the cosine that became known there or None, the meter's value, each
     parameter role's new cosine, as ``persistence_scope="role"`` measures it) per snapshot of
-    ``path``."""
+    ``path``; and each role's median over its first ``first`` cosines, what the check with
+    ``persistence_mode="once"`` decides on for that run (``None`` if the path is too short)."""
     weights = torch.as_tensor(np.array(path.weights), dtype=torch.float32)
     env_steps = np.asarray(path.env_steps)
     history = WeightHistory(CONTEXT, weights.shape[1])
     meter = PersistenceMeter(CONTEXT, windows)
-    roles = np.concatenate([[spec.role] * spec.numel for spec in path.specs])
-    by_role = RolePersistence({role: torch.as_tensor(roles == role)
-                               for role in dict.fromkeys(roles.tolist())}, CONTEXT, windows)
+    masks = role_masks(path)
+    by_role = RolePersistence(masks, CONTEXT, windows)
+    once = RolePersistence(masks, CONTEXT, first, once=True)
     trace = []
     for i, point in enumerate(weights):
         history.push(point, float(i))
         cosine = meter.observe(*history.window())
-        trace.append((int(env_steps[i]), cosine, meter.value, by_role.observe(*history.window())))
-    return trace
-
-
-def first_decision(path: LearningPath, windows: int) -> dict[str, float | None]:
-    """Each parameter role's median over its first ``windows`` cosines: what the check with
-    ``persistence_mode="once"`` decides on for that run (``None`` if the path is too short)."""
-    weights = torch.as_tensor(np.array(path.weights), dtype=torch.float32)
-    history = WeightHistory(CONTEXT, weights.shape[1])
-    roles = np.concatenate([[spec.role] * spec.numel for spec in path.specs])
-    once = RolePersistence({role: torch.as_tensor(roles == role)
-                            for role in dict.fromkeys(roles.tolist())}, CONTEXT, windows,
-                           once=True)
-    for i, point in enumerate(weights):
-        history.push(point, float(i))
         once.observe(*history.window())
-        if all(meter.settled for meter in once.meters.values()):
-            break
-    return once.values
+        trace.append((int(env_steps[i]), cosine, meter.value, by_role.observe(*history.window())))
+    return trace, once.values
 
 
 def return_differences(folder: Path, variant: str) -> tuple[list[int], np.ndarray] | None:
@@ -116,9 +107,10 @@ def measure(paths: Path, folder: Path | None, variants: list[str], bin_size: int
     held: dict[int, list[bool]] = {}
     decided: dict[str, list[float | None]] = {}
     for file in files:
-        for role, value in first_decision(LearningPath(file), first).items():
+        trace, first_values = meter_trace(LearningPath(file), windows, first)
+        for role, value in first_values.items():
             decided.setdefault(role, []).append(value)
-        for at, cosine, value, roles in meter_trace(LearningPath(file), windows):
+        for at, cosine, value, roles in trace:
             b = at // bin_size
             if cosine is not None:
                 cosines.setdefault(b, []).append(cosine)

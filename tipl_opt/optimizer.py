@@ -33,9 +33,8 @@ from tipl_opt.paths.spec import ParamSpec, role_mask
 from tipl_opt.persistence import (
     PersistenceMeter,
     RolePersistence,
-    log_decisions,
+    observe,
     persistence_check,
-    settled,
 )
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
@@ -265,9 +264,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self._fresh += 1
         self.counters["snapshots"] += 1
         if measure and self.persistence is not None:
-            before = settled(self.persistence)
-            self.persistence.observe(*self.history.window())
-            log_decisions(self.persistence, before, self.config.schedule)
+            observe(self.persistence, self.history.window(), self.config.schedule)
 
     def current_horizon(self) -> int:
         """Snapshot intervals the next jump predicts ahead (the schedule's answer)."""

@@ -235,6 +235,19 @@ def log_decisions(check: PersistenceMeter | RolePersistence | None,
                     outcome)
 
 
+def observe(check: PersistenceMeter | RolePersistence,
+            window: tuple[torch.Tensor, torch.Tensor], schedule: ScheduleConfig) -> None:
+    """Give ``check`` the snapshot just pushed (``window``: what ``WeightHistory.window()``
+    returns) and, for a once-deciding check (``persistence_mode="once"``), log each decision
+    it makes there (:func:`log_decisions`); a rolling check only observes."""
+    if schedule.persistence_mode != "once":
+        check.observe(*window)
+        return
+    before = settled(check)
+    check.observe(*window)
+    log_decisions(check, before, schedule)
+
+
 def persistence_check(schedule: ScheduleConfig, specs: Sequence[ParamSpec],
                       context: int) -> PersistenceMeter | RolePersistence | None:
     """The check ``schedule`` asks for over a window of ``context`` snapshots: ``None`` without
