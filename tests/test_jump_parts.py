@@ -64,6 +64,22 @@ def test_cadence_schedule_traced_by_hand() -> None:
     assert schedule.horizon(0, longest=8) == 8
 
 
+def test_whole_jumps_shorten_the_interval_only_over_the_newest_eight() -> None:
+    schedule = CadenceSchedule(ScheduleConfig(jump_every=2, whole_jump_every=1))
+    assert schedule.interval(8, [True] * 7) == 2  # fewer than 8 jumps tried: no verdict yet
+    assert schedule.interval(8, [True] * 8) == 1
+    assert schedule.interval(8, [False, True, True, False, True, True, True, True]) == 1  # 2/8
+    assert schedule.interval(8, [False, True, False, True, False, True, True, True]) == 2  # 3/8
+    assert schedule.interval(8, [False] * 5 + [True] * 7 + [False]) == 1  # only the newest 8
+    assert schedule.jump_due(9, fresh=1, context=8, recent=[True] * 8)
+    assert not schedule.jump_due(9, fresh=1, context=8, recent=[True] * 7 + [False] * 3)
+    strict = CadenceSchedule(ScheduleConfig(jump_every=2, whole_jump_every=1, max_shortened=0))
+    assert strict.interval(8, [False] + [True] * 7) == 2
+    assert CadenceSchedule(ScheduleConfig(jump_every=2)).interval(8, [True] * 8) == 2
+    with pytest.raises(ValueError, match="whole_jump_every"):
+        JumpConfig(jump_every=8, whole_jump_every=2, context=8)
+
+
 def test_shrinking_horizon_falls_linearly_to_the_minimum() -> None:
     schedule = CadenceSchedule(ScheduleConfig(horizon=9, horizon_schedule="shrinking",
                                               min_horizon=3, total_steps=60))
@@ -322,6 +338,29 @@ def test_keep_window_moves_the_window_and_jumps_every_n_snapshots() -> None:
     assert window[-1].item() == param.item()  # the window was moved along with the jumps
     with pytest.raises(ValueError, match="keep_window"):
         JumpConfig(jump_every=2, context=8)
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(None, [3, 5, 7, 9, 11, 13, 15, 17, 18, 19]),
+                                                 (0.5, [3, 5, 7, 9, 11, 13, 15, 17, 19, 21])])
+def test_jumps_come_sooner_while_they_go_through_whole(limit: float | None,
+                                                     expected: list[int]) -> None:
+    param = nn.Parameter(torch.zeros(1))
+    guard = None if limit is None else Moved("all", [param], limit)  # +1 shortened to 1/2
+    opt = TIPLOptimizer([param], Shift(), base=torch.optim.SGD([param], lr=0.0), guard=guard,
+                        config={"snapshot_every": 1, "keep_window": True, "jump_every": 2,
+                                "whole_jump_every": 1, "context": 3})
+    jumps: list[int] = []
+    opt.register_jump_hook(lambda o, r: jumps.append(r.step))
+    steps(opt, param, 21)
+    assert jumps[:10] == expected
+    assert opt.counters.get("jumps_sooner", 0) == (0 if limit else len(jumps) - 8)
+    if limit is None:  # the newest outcomes round-trip with the state
+        state = opt.state_dict()
+        fresh = TIPLOptimizer([nn.Parameter(param.detach().clone())], Shift(),
+                              base=torch.optim.SGD([param], lr=0.0),
+                              config=dict(opt.config.flat()))
+        fresh.load_state_dict(state)
+        assert list(fresh._recent) == [True] * 8
 
 
 class Moved:

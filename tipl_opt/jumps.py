@@ -37,6 +37,15 @@ class ScheduleConfig(BaseModel):
     jump_every: int | None = Field(default=None, ge=1)
     """New snapshots between jumps; default: a whole fresh window (the context). Fewer than the
     context needs ``keep_window`` (otherwise the window is not full again any sooner)."""
+    whole_jump_every: int | None = Field(default=None, ge=1)
+    """New snapshots between jumps while the jumps go through whole: when at most
+    ``max_shortened`` of the newest 8 tried jumps were shortened or rejected by the
+    acceptance rule, the next jump comes this many snapshots after the last instead of
+    ``jump_every`` (:meth:`~tipl_opt.schedule.CadenceSchedule.interval`). ``None``: always
+    ``jump_every``."""
+    max_shortened: float = Field(default=0.25, ge=0, le=1)
+    """Share of the newest 8 tried jumps that may have been shortened or rejected for
+    ``whole_jump_every`` to apply."""
     horizon: int | None = Field(default=None, ge=1)
     """Snapshot intervals to jump ahead; default: the predictor's longest horizon (1 for
     predictors without one)."""
@@ -209,11 +218,13 @@ class JumpConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> JumpConfig:
-        every = self.schedule.jump_every
-        if every is not None and self.prediction.context is not None and (
-                every < self.prediction.context and not self.prediction.keep_window):
-            raise ValueError(f"jump_every={every} is shorter than the window "
-                             f"({self.prediction.context}): set keep_window=true")
+        context = self.prediction.context
+        for name in ("jump_every", "whole_jump_every"):
+            every = getattr(self.schedule, name)
+            if every is not None and context is not None and (
+                    every < context and not self.prediction.keep_window):
+                raise ValueError(f"{name}={every} is shorter than the window ({context}): "
+                                 "set keep_window=true")
         return self
 
     @model_validator(mode="before")
@@ -284,6 +295,9 @@ class JumpReport:
     held_roles: tuple[str, ...] = ()
     """Parameter roles the jump left as they were because their own path had lost its
     direction (``persistence_scope="role"``)."""
+    sooner: bool = False
+    """Whether the jump came at the ``whole_jump_every`` cadence, sooner than ``jump_every``
+    (the jumps before it went through whole)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON types (``limited_by`` and ``held_roles`` as lists)."""
@@ -304,6 +318,10 @@ ROLE_HELD = "role_held_"
 that left the actor's weights as they were because its own path had lost its direction
 (``persistence_scope="role"``, :attr:`JumpReport.held_roles`)."""
 
+SOONER = "jumps_sooner"
+"""A :class:`JumpTally`'s count of jumps that came at the ``whole_jump_every`` cadence
+(:attr:`JumpReport.sooner`; present once counted)."""
+
 
 class JumpTally(dict[str, int]):
     """Snapshot and jump counters (:data:`COUNTERS`), a plain ``dict`` of ints.
@@ -319,7 +337,7 @@ class JumpTally(dict[str, int]):
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         super().__init__(dict.fromkeys(COUNTERS, 0))
         for key, value in (counts or {}).items():
-            if key in COUNTERS or str(key).startswith((LIMITED_BY, ROLE_HELD)):
+            if key in (*COUNTERS, SOONER) or str(key).startswith((LIMITED_BY, ROLE_HELD)):
                 self[key] = int(value)
 
     def add(self, report: JumpReport) -> None:
@@ -331,6 +349,8 @@ class JumpTally(dict[str, int]):
             self[LIMITED_BY + name] = self.get(LIMITED_BY + name, 0) + 1
         for role in report.held_roles:
             self[ROLE_HELD + role] = self.get(ROLE_HELD + role, 0) + 1
+        if report.sooner:
+            self[SOONER] = self.get(SOONER, 0) + 1
 
     def merge(self, other: dict[str, int]) -> JumpTally:
         """This tally plus ``other``'s counts (a new tally)."""

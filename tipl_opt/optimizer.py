@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,7 +40,7 @@ from tipl_opt.persistence import (
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_predictor
-from tipl_opt.schedule import CadenceSchedule, Schedule
+from tipl_opt.schedule import CADENCE_JUMPS, CadenceSchedule, Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         self.steps = 0  # base optimizer steps taken through this optimizer
         self._last_snapshot: int | None = None
         self._fresh = 0  # snapshots recorded since the last jump
+        self._recent: deque[bool] = deque(maxlen=CADENCE_JUMPS)  # newest jumps: went whole?
         self.last_report: JumpReport | None = None
         self._jump_hooks: dict[int, events.JumpHook] = {}
         self.gate: Callable[[], bool] | None = None
@@ -278,7 +280,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
 
         def due() -> bool:
             return self.ready and self.schedule.jump_due(self.steps, self._fresh,
-                                                         self.jump_window)
+                                                         self.jump_window, self._recent)
 
         if not due():
             return None
@@ -422,6 +424,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
         accepted = decision.fraction > 0 or any((decision.parts or {}).values())
         if accepted and self.config.acceptance.reset_moments:
             self.state.clear()
+        cadence = self.config.schedule
+        sooner = cadence.whole_jump_every is not None and 0 <= self._fresh < (
+            cadence.jump_every or self.jump_window)
         self._fresh = 0
         if accepted and self.persistence is not None:  # it measures the gradient steps' path
             self.persistence.translate(applied)
@@ -440,8 +445,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
                             shortened=accepted and min([decision.fraction,
                                                         *fractions.values()]) < 1,
                             prediction_ms=ms, reason=decision.reason, limited_by=limited_by,
-                            held_roles=held)
+                            held_roles=held, sooner=sooner)
         self.counters.add(report)
+        self._recent.append(accepted and not report.shortened)
         self.last_report = report
         logger.info("jump at step %d: %s", self.steps, report)
         events.call_jump_hooks(self._jump_hooks, self, report)
@@ -455,6 +461,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
                          "last_snapshot": (-1 if self._last_snapshot is None
                                            else self._last_snapshot),
                          "counters": dict(self.counters), "fresh": self._fresh,
+                         "recent": list(self._recent),
                          "config": self.config.model_dump(mode="json"),
                          "predictor": getattr(self.predictor, "name", "?")}
         if self.persistence is not None:
@@ -476,6 +483,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 steps, last = int(extra["steps"]), int(extra["last_snapshot"])
                 counters = JumpTally(extra["counters"])
                 fresh = int(extra.get("fresh", len(history)))
+                recent = deque((bool(x) for x in extra.get("recent", [])),
+                               maxlen=CADENCE_JUMPS)
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
                 mask = role_mask(self.specs, config.acceptance.roles)
                 meter = self._meter(config)
@@ -490,7 +499,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if extra is None:
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
-        self._fresh = fresh
+        self._fresh, self._recent = fresh, recent
         self._role_mask = mask
         self.persistence = meter
         self._undo = self._undo_wait = None

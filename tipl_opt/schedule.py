@@ -6,14 +6,19 @@ tested without an optimizer::
     schedule = CadenceSchedule(ScheduleConfig(snapshot_every=2, warmup_steps=4))
     schedule.snapshot_due(step=3, last_snapshot=1)   # True: 2 steps since the last one
     schedule.jump_due(step=3, fresh=8, context=8)    # False: still in warm-up
+    schedule.interval(context=8, recent=[True] * 8)  # 8: no whole_jump_every set
     schedule.horizon(step=3, longest=8)              # 8: the predictor's longest horizon
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from tipl_opt.jumps import ScheduleConfig
+
+CADENCE_JUMPS = 8
+"""Newest tried jumps whose outcomes ``whole_jump_every`` looks at."""
 
 
 @runtime_checkable
@@ -25,10 +30,13 @@ class Schedule(Protocol):
         previous one, ``None`` before the first)."""
         ...
 
-    def jump_due(self, step: int, fresh: int, context: int) -> bool:
+    def jump_due(self, step: int, fresh: int, context: int,
+                 recent: Sequence[bool] = ()) -> bool:
         """Whether to jump at ``step``, right after a snapshot, given ``fresh`` snapshots
-        recorded since the last jump (or the start) and a window of ``context`` snapshots
-        (the optimizer jumps only when its window is also full)."""
+        recorded since the last jump (or the start), a window of ``context`` snapshots (the
+        optimizer jumps only when its window is also full) and ``recent``: for each of the
+        newest tried jumps, oldest first, whether it went through whole (neither shortened
+        nor rejected)."""
         ...
 
     def horizon(self, step: int, longest: int) -> int:
@@ -41,8 +49,8 @@ class CadenceSchedule:
     """The default :class:`Schedule`, configured by a :class:`~tipl_opt.jumps.ScheduleConfig`:
     a snapshot every ``snapshot_every`` steps; after ``warmup_steps`` (and unless ``enabled`` is
     off), a jump whenever ``jump_every`` snapshots (default: a whole window) were recorded since
-    the last one; the horizon fixed, or shrinking linearly to ``min_horizon`` over
-    ``total_steps``."""
+    the last one, or ``whole_jump_every`` while the newest jumps go through whole; the horizon
+    fixed, or shrinking linearly to ``min_horizon`` over ``total_steps``."""
 
     def __init__(self, config: ScheduleConfig) -> None:
         self.config = config
@@ -50,9 +58,23 @@ class CadenceSchedule:
     def snapshot_due(self, step: int, last_snapshot: int | None) -> bool:
         return last_snapshot is None or step - last_snapshot >= self.config.snapshot_every
 
-    def jump_due(self, step: int, fresh: int, context: int) -> bool:
-        return (self.config.enabled and fresh >= (self.config.jump_every or context)
+    def jump_due(self, step: int, fresh: int, context: int,
+                 recent: Sequence[bool] = ()) -> bool:
+        return (self.config.enabled and fresh >= self.interval(context, recent)
                 and step >= self.config.warmup_steps)
+
+    def interval(self, context: int, recent: Sequence[bool] = ()) -> int:
+        """New snapshots the next jump waits for: ``whole_jump_every`` when it is set and at
+        most ``max_shortened`` of the newest :data:`CADENCE_JUMPS` tried jumps (``recent``,
+        True where one went through whole; all of them needed) were shortened or rejected,
+        else ``jump_every`` (default: ``context``, a whole window)."""
+        cfg = self.config
+        every = cfg.jump_every or context
+        newest = list(recent)[-CADENCE_JUMPS:]
+        if (cfg.whole_jump_every is not None and len(newest) == CADENCE_JUMPS
+                and newest.count(False) <= cfg.max_shortened * CADENCE_JUMPS):
+            return min(every, cfg.whole_jump_every)
+        return every
 
     def horizon(self, step: int, longest: int) -> int:
         cfg = self.config
