@@ -40,7 +40,7 @@ from tipl_opt.persistence import (
 from tipl_opt.predictors.base import Predictor
 from tipl_opt.predictors.linear import LinearPredictor
 from tipl_opt.predictors.loading import load_predictor
-from tipl_opt.schedule import CADENCE_JUMPS, CadenceSchedule, Schedule
+from tipl_opt.schedule import CADENCE_JUMPS, CadenceSchedule, Schedule, regular_interval
 
 logger = logging.getLogger(__name__)
 
@@ -425,8 +425,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
         if accepted and self.config.acceptance.reset_moments:
             self.state.clear()
         cadence = self.config.schedule
-        sooner = cadence.whole_jump_every is not None and 0 <= self._fresh < (
-            cadence.jump_every or self.jump_window)
+        sooner = cadence.whole_jump_every is not None and (
+            0 <= self._fresh < regular_interval(cadence, self.jump_window))
         self._fresh = 0
         if accepted and self.persistence is not None:  # it measures the gradient steps' path
             self.persistence.translate(applied)

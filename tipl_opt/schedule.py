@@ -21,6 +21,12 @@ CADENCE_JUMPS = 8
 """Newest tried jumps whose outcomes ``whole_jump_every`` looks at."""
 
 
+def regular_interval(config: ScheduleConfig, context: int) -> int:
+    """New snapshots between jumps at the regular cadence: ``jump_every``, default a whole
+    window of ``context``; a jump after fewer came at the ``whole_jump_every`` cadence."""
+    return config.jump_every or context
+
+
 @runtime_checkable
 class Schedule(Protocol):
     """When to snapshot and jump. ``step`` counts base-optimizer steps (int >= 0)."""
@@ -69,7 +75,7 @@ class CadenceSchedule:
         True where one went through whole; all of them needed) were shortened or rejected,
         else ``jump_every`` (default: ``context``, a whole window)."""
         cfg = self.config
-        every = cfg.jump_every or context
+        every = regular_interval(cfg, context)
         newest = list(recent)[-CADENCE_JUMPS:]
         if (cfg.whole_jump_every is not None and len(newest) == CADENCE_JUMPS
                 and newest.count(False) <= cfg.max_shortened * CADENCE_JUMPS):
