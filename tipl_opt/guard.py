@@ -5,9 +5,10 @@ A guard is asked twice per jump: :meth:`JumpGuard.reference` on the current weig
 when the measure is at most ``limit``; otherwise it is shortened (1, 1/2, 1/4 ...) or skipped.
 
 The behaviour guards (:class:`KLGuard`, :class:`ActionDistanceGuard`,
-:class:`GreedyActionGuard`, :class:`QChangeGuard`) measure on a batch: a tensor, or a
-zero-argument callable returning one that is called at every :meth:`~JumpGuard.reference`, so
-each jump is checked on the freshest data (an RL agent's newest rollout or replay transitions).
+:class:`GreedyActionGuard`, :class:`QChangeGuard`, :class:`ValueFitGuard`, ...) measure on a
+batch: a tensor, or a zero-argument callable returning one that is called at every
+:meth:`~JumpGuard.reference`, so each jump is checked on the freshest data (an RL agent's newest
+rollout or replay transitions).
 An empty batch (no rows) makes :meth:`~JumpGuard.measure` return ``math.inf``: the jump is
 rejected, since nothing says it is safe.
 """
@@ -28,6 +29,11 @@ ObservationActions: TypeAlias = (tuple[torch.Tensor, torch.Tensor]
                                  | Callable[[], tuple[torch.Tensor, torch.Tensor]])
 """``(observations [N, *obs_shape], actions [N, *action_shape])``, or a zero-argument callable
 returning that pair."""
+
+ObservationReturns: TypeAlias = (tuple[torch.Tensor, torch.Tensor]
+                                 | Callable[[], tuple[torch.Tensor, torch.Tensor]])
+"""``(observations [N, *obs_shape], returns [N])``, or a zero-argument callable returning that
+pair."""
 
 
 @runtime_checkable
@@ -221,6 +227,44 @@ class ValueChangeGuard(_ObservationGuard):
 
     def _change(self, old: torch.Tensor, new: torch.Tensor) -> float:
         return _relative_change(old, new)
+
+
+class ValueFitGuard(_BatchGuard):
+    """How a jump changes a state-value critic's fit to the newest returns: the ratio of its
+    RMS errors after and before, ``RMSE_new / RMSE_old`` (below 1: the jump fits them better),
+    where ``RMSE = sqrt(mean (R - V(obs))^2)`` over the newest rollout's observations and
+    returns. A limit of 1 accepts no rise of the error; 1.1 a rise of a tenth.
+
+    :class:`ValueChangeGuard` measures a move against the size of the values; on a task whose
+    values are large and nearly equal across states (Reacher-v5: about -60, spread 0.1) it lets
+    a jump move them by many times the critic's own error, and an extrapolated critic then
+    overshoots the level it was fitting and the advantages follow it. This guard asks what the
+    jump does to the fit instead: a jump that carries the critic on towards its targets lowers
+    the error and is accepted whole; one that overshoots raises it and is shortened.
+
+    * ``values(obs)`` takes observations ``[N, *obs_shape]`` and returns V ``[N]`` or ``[N, 1]``;
+    * ``targets``: ``(observations [N, *obs_shape], returns [N])``, or a callable returning
+      that pair at each reference (an on-policy agent's newest rollout and its value targets).
+    """
+
+    name = "value_fit"
+
+    def __init__(self, values: Callable[[torch.Tensor], torch.Tensor],
+                 targets: ObservationReturns, limit: float = 1.0) -> None:
+        super().__init__(limit)
+        self.values, self.targets = values, targets
+
+    def _inputs(self) -> tuple[torch.Tensor, ...]:
+        obs, returns = _fresh(self.targets)
+        return obs, returns
+
+    def _behaviour(self, *inputs: torch.Tensor) -> float:
+        obs, returns = inputs
+        values = self.values(obs).reshape(-1).float()
+        return float((returns.reshape(-1).float() - values).pow(2).mean().sqrt())
+
+    def _change(self, old: float, new: float) -> float:
+        return new / max(old, 1e-8)
 
 
 class EntropyDropGuard(_DistributionGuard):

@@ -78,6 +78,8 @@ def fingerprint(task: RunTask) -> str:
         tipl = task.tipl.model_dump(mode="json")
         # the limit in effect, so that given explicitly or by default it is the same run
         tipl["entropy_limit"] = attachment.entropy_limit_of(task.tipl)
+        if tipl.get("value_fit_limit") is None:  # unchecked: runs from before it existed
+            tipl.pop("value_fit_limit", None)
         tipl["targets"] = attachment.targets_of(task.tipl, task.spec.algo)
         tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).model_dump(mode="json")
         tipl["predictor"] = _checkpoint_digest(task.tipl.predictor)

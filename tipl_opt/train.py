@@ -64,6 +64,9 @@ class TrainConfig(BaseModel):
     entropy_limit: float | None = Field(default=None, gt=0)
     """Largest drop of an on-policy policy's entropy a jump may cause (nats per action
     dimension; default: the adapters' ``ENTROPY_LIMIT``)."""
+    value_fit_limit: float | None = Field(default=None, gt=0)
+    """Largest ratio of an on-policy value head's RMS error on the newest returns after and
+    before a jump (1: no rise); ``None``: not checked."""
     targets: Literal["actor", "critic", "both"] | None = None
     workers: int = Field(default=1, ge=1)
     executor: ExecutorKind = "process"
@@ -82,7 +85,8 @@ class TrainConfig(BaseModel):
         tipl = None if self.predictor == "none" else TIPLSetup(
             predictor=self.predictor, jump=self.jump, guard=self.guard,
             guard_limit=self.guard_limit, value_limit=self.value_limit,
-            entropy_limit=self.entropy_limit, targets=self.targets)
+            entropy_limit=self.entropy_limit, value_fit_limit=self.value_fit_limit,
+            targets=self.targets)
         if tipl is None:
             return [(BASE, None)]
         name = f"tipl:{Path(self.predictor).name}" if self.predictor not in (

@@ -51,6 +51,7 @@ from tipl_opt.guard import (
     KLGuard,
     QChangeGuard,
     ValueChangeGuard,
+    ValueFitGuard,
     WithScore,
 )
 from tipl_opt.jumps import JumpConfig, WatchConfig, explicit_fields
@@ -98,6 +99,10 @@ class GuardInputs:
     score: Callable[[], float] | None = None
     """How good the weights now in the model are on the newest data (higher is better; PPO:
     the surrogate objective on the last rollout), for the ``search`` acceptance rule."""
+    value_targets: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None
+    """A ``policy`` part's newest rollout as ``(observations [N, *obs], returns [N])``: the
+    value head's targets, for the value-fit check (:class:`~tipl_opt.guard.ValueFitGuard`,
+    ``TIPLSetup.value_fit_limit``)."""
 
 
 VALUE_LIMIT = 0.1
@@ -119,18 +124,26 @@ def entropy_limit_of(setup: TIPLSetup) -> float | None:
 
 def make_guard(kind: str, inputs: GuardInputs, limit: float,
                value_limit: float = VALUE_LIMIT,
-               entropy_limit: float | None = ENTROPY_LIMIT) -> JumpGuard:
+               entropy_limit: float | None = ENTROPY_LIMIT,
+               value_fit_limit: float | None = None) -> JumpGuard:
     """The guard of a part of ``kind`` (see :data:`GUARDS`); a ``policy`` part whose optimizer
     also trains the value head (``inputs.values``) gets the KL guard and a value-change guard
     (relative change at most ``value_limit``) together (:class:`~tipl_opt.guard.AllOfGuard`):
     a jump moves both networks, and an unchecked critic jump can wreck the advantages the next
     updates follow. With ``entropy_limit`` a ``policy`` part's jump must also not make the
-    policy more certain by more than that many nats per action dimension."""
+    policy more certain by more than that many nats per action dimension. With
+    ``value_fit_limit`` (and ``inputs.value_targets``) the jump must also not raise the value
+    head's RMS error on the newest returns above that many times its error before
+    (:class:`~tipl_opt.guard.ValueFitGuard`)."""
     guard_class, _ = GUARDS[kind]
     guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
     parts: list[tuple[JumpGuard, str]] = []
     if kind == "policy" and inputs.values is not None:
         parts.append((ValueChangeGuard(inputs.values, inputs.batch, value_limit), "critic"))
+    if (kind == "policy" and inputs.values is not None and value_fit_limit is not None
+            and inputs.value_targets is not None):
+        parts.append((ValueFitGuard(inputs.values, inputs.value_targets, value_fit_limit),
+                      "critic"))
     if kind == "policy" and entropy_limit is not None:
         parts.append((EntropyDropGuard(inputs.model, inputs.batch, entropy_limit), "actor"))
     if parts:
@@ -409,7 +422,7 @@ class Attachment:
             return None
         value_limit = VALUE_LIMIT if self.setup.value_limit is None else self.setup.value_limit
         guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]), value_limit,
-                           entropy_limit_of(self.setup))
+                           entropy_limit_of(self.setup), self.setup.value_fit_limit)
         self.optimizers[part].guard = guard
         self.guards[part] = guard
         return guard

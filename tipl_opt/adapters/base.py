@@ -66,6 +66,10 @@ class TIPLSetup(BaseModel):
     """Largest drop of an on-policy policy's entropy a jump may cause, in nats per action
     dimension; ``None``: the default, :data:`tipl_opt.adapters.attachment.ENTROPY_LIMIT`
     (0.02)."""
+    value_fit_limit: float | None = Field(default=None, gt=0)
+    """Largest ratio of the value head's RMS error on the newest rollout's returns after and
+    before an on-policy jump (PPO/A2C; 1: no rise; :class:`~tipl_opt.guard.ValueFitGuard`);
+    ``None``: not checked."""
     targets: Literal["actor", "critic", "both"] | None = None
     """What jumps: which optimizers get TIPL when the algorithm has several (SAC, TD3), which
     parameters of its one optimizer a jump moves for PPO/A2C (``acceptance.roles``,

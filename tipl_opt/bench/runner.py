@@ -51,6 +51,7 @@ def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
                        hidden_sizes=task.hidden_sizes, jump=setup.jump, guard=setup.guard,
                        guard_limit=setup.guard_limit, value_limit=setup.value_limit,
                        entropy_limit=setup.entropy_limit,
+                       value_fit_limit=setup.value_fit_limit,
                        out=out / label,
                        tensorboard=tensorboard / label if tensorboard else None)
 

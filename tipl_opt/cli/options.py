@@ -44,5 +44,7 @@ TENSORBOARD_HELP = ("Folder for TensorBoard events: one subfolder per run with t
                     "own scalars and the tipl/ jump reports.")
 ENTROPY_LIMIT_HELP = ("Largest drop of the policy's entropy (nats per action dimension) a "
                       "PPO/A2C jump may cause (default 0.02; 10 turns the check off).")
+VALUE_FIT_LIMIT_HELP = ("Largest ratio of the value head's RMS error on the newest returns "
+                        "after and before a PPO/A2C jump (1: no rise; default: not checked).")
 VALUE_LIMIT_HELP = ("Largest relative change of the value head a PPO/A2C jump may cause "
                     "(default 0.1).")

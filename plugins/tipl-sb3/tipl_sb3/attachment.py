@@ -114,9 +114,16 @@ def _guard_inputs(model: BaseAlgorithm, algo: str, kind: str,
                 ratio = torch.exp(log_prob.flatten() - sample.log_prob.flatten())
                 return float((ratio * sample.advantages.flatten()).mean())
 
+        def value_targets() -> tuple[torch.Tensor, torch.Tensor]:
+            sample = rollouts.sample
+            if sample is None:  # no rollout yet: an empty batch, the jump is rejected
+                empty = torch.empty(0, device=rollouts.tensor.device)
+                return empty, empty
+            return sample.observations, sample.returns
+
         return GuardInputs(lambda obs: policy.get_distribution(obs).distribution,
                            recent_rollouts.read, values=lambda obs: policy.predict_values(obs),
-                           score=surrogate)
+                           score=surrogate, value_targets=value_targets)
     recent = RecentTransitions(model)
     if kind == "critic":
         return GuardInputs(lambda obs, actions: policy.critic(obs, actions), recent.read)

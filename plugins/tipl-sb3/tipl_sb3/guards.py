@@ -68,7 +68,8 @@ class RecentRolloutObservations:
         advantages = rows(buffer.advantages).float()
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         self.sample = RolloutSample(rows(buffer.observations), rows(buffer.actions),
-                                    rows(buffer.log_probs).float(), advantages)
+                                    rows(buffer.log_probs).float(), advantages,
+                                    rows(buffer.returns).float().flatten())
         new = torch.as_tensor(obs[index], device=device)
         if len(new) < self.size and len(self.tensor):
             new = torch.cat([new, self.tensor[: self.size - len(new)].to(new.dtype)])
@@ -86,13 +87,15 @@ class RecentRolloutObservations:
 
 class RolloutSample(NamedTuple):
     """The newest rollout's observations, actions, log-probabilities under the weights that
-    collected it, and normalised advantages (``[N, ...]`` each): what the PPO surrogate is
-    computed on."""
+    collected it, normalised advantages (``[N, ...]`` each): what the PPO surrogate is computed
+    on; and its returns ``[N]`` (the value head's targets: advantages plus the values at
+    collection), what the value-fit check compares the value head with."""
 
     observations: torch.Tensor
     actions: torch.Tensor
     log_prob: torch.Tensor
     advantages: torch.Tensor
+    returns: torch.Tensor
 
 
 class Transitions(NamedTuple):
