@@ -28,7 +28,13 @@ from tipl_opt.adapters.attachment import (
     targets_of,
 )
 from tipl_opt.errors import ConfigError
-from tipl_opt.guard import AllOfGuard, EntropyDropGuard, KLGuard, ValueChangeGuard
+from tipl_opt.guard import (
+    AllOfGuard,
+    EntropyDropGuard,
+    KLGuard,
+    ValueChangeGuard,
+    ValueFitGuard,
+)
 
 
 def test_on_policy_defaults_to_manual_jumps_and_refuses_auto() -> None:
@@ -215,6 +221,58 @@ def test_the_policy_guard_checks_the_entropy_when_a_limit_is_set() -> None:
     made = attachment.set_guard("policy", inputs)
     assert made is not None and made.name.endswith("entropy_drop")
     assert attachment.summary()["guard"]["policy"]["limits"]["entropy_drop"] == 0.05
+
+
+def test_the_value_fit_guard_accepts_a_critic_move_towards_its_targets_only() -> None:
+    net, obs = ActorCritic(), torch.randn(128, 4)
+    with torch.no_grad():
+        targets = net.v(obs).reshape(-1) - 5.0  # the returns sit 5 below the values
+    guard = ValueFitGuard(lambda o: net.v(o), lambda: (obs, targets), 1.0)
+    guard.reference()
+    with torch.no_grad():
+        net.v.bias -= 2.0  # towards the returns: the error falls from 5 to 3
+    assert guard.measure() == pytest.approx(3.0 / 5.0, rel=1e-5)
+    with torch.no_grad():
+        net.v.bias -= 6.0  # past them by 3: the same error, on the other side
+    assert guard.measure() == pytest.approx(3.0 / 5.0, rel=1e-5)
+    with torch.no_grad():
+        net.v.bias -= 3.0  # past them by 6: a worse fit than before the move
+    assert guard.measure() == pytest.approx(6.0 / 5.0, rel=1e-5)
+    assert guard.measure() > guard.limit
+    empty = ValueFitGuard(lambda o: net.v(o), (torch.empty(0, 4), torch.empty(0)), 1.0)
+    empty.reference()
+    assert empty.measure() == math.inf  # no rollout yet: nothing says the jump is safe
+
+
+def test_the_value_fit_check_is_added_only_with_a_limit_and_targets() -> None:
+    net, obs = ActorCritic(), torch.randn(64, 4)
+    with torch.no_grad():
+        net.v.bias += 40.0  # values about 40: the value-change limit allows moves of 4
+        returns = net.v(obs).reshape(-1) + 1.0
+    inputs = GuardInputs(lambda o: Categorical(logits=net.pi(o)), lambda: obs,
+                         values=lambda o: net.v(o), value_targets=lambda: (obs, returns))
+    assert make_guard("policy", inputs, 0.02).name == "kl+value_change+entropy_drop"
+    guard = make_guard("policy", inputs, 0.02, value_fit_limit=1.0)
+    assert isinstance(guard, AllOfGuard)
+    assert guard.name == "kl+value_change+value_fit+entropy_drop"
+    assert guard.scopes == ("actor", "critic", "critic", "actor")
+    no_targets = GuardInputs(inputs.model, inputs.batch, values=inputs.values)
+    assert "value_fit" not in make_guard("policy", no_targets, 0.02, value_fit_limit=1.0).name
+    guard.reference()
+    with torch.no_grad():
+        net.v.bias += 0.5  # half way to the returns: the KL and the fit both accept it
+    assert guard.measure() <= guard.limit
+    with torch.no_grad():
+        net.v.bias += 2.0  # 1.5 past them: inside the value-change limit, a worse fit
+    assert guard.measure() > guard.limit
+    parts = {name: (limit, value) for name, _, limit, value in guard.last_parts()}
+    assert parts["value_fit"][1] > 1.0 and parts["value_change"][1] <= parts["value_change"][0]
+    setup = TIPLSetup(value_fit_limit=1.1)
+    attachment = Attachment("Lib", "ppo", on_policy=True, setup=setup, predictor="linear")
+    attachment.wrap("policy", "policy", torch.optim.Adam(net.parameters(), lr=1e-3), None)
+    made = attachment.set_guard("policy", inputs)
+    assert made is not None and "value_fit" in made.name
+    assert attachment.summary()["guard"]["policy"]["limits"]["value_fit"] == 1.1
 
 
 def test_the_combined_guard_reads_in_the_first_guards_units() -> None:

@@ -152,3 +152,17 @@ def test_train_refuses_an_output_folder_it_cannot_write(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("not a folder")
     with pytest.raises(ConfigError, match="not writable"):
         run_training(_config(tmp_path / "taken" / "out"))
+
+
+def test_a_run_without_the_value_fit_check_keeps_the_fingerprint_it_had(
+        tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    [_, (tipl, _)] = make_tasks(cfg, cfg.variants())
+    assert tipl.tipl is not None and tipl.tipl.value_fit_limit is None
+    plain = run_cache.fingerprint(tipl)
+    fitted = dataclasses.replace(tipl, tipl=tipl.tipl.model_copy(update={"value_fit_limit": 1.0}))
+    assert run_cache.fingerprint(fitted) != plain
+    # unchecked, the field is left out: runs kept before it existed are reused
+    assert "value_fit_limit" in tipl.tipl.model_dump()
+    assert run_cache.fingerprint(dataclasses.replace(
+        tipl, tipl=tipl.tipl.model_copy(update={"value_fit_limit": None}))) == plain
