@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from tianshou.algorithm.optim import (
@@ -356,3 +357,37 @@ def test_example_script_runs() -> None:
                             check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "final eval return" in result.stdout and "jumps_tried" in result.stdout
+
+
+# -- the value-fit check --------------------------------------------------------------------
+
+def test_rollout_returns_keep_the_newest_value_targets_of_each_update() -> None:
+    from tianshou.data import Batch
+
+    from tipl_tianshou.guards import RolloutReturns
+
+    class Algorithm:
+        def _add_returns_and_advantages(self, batch: Any, scale: float = 1.0) -> Any:
+            batch.returns = torch.arange(len(batch.obs), dtype=torch.float64) * scale
+            return batch
+
+    algorithm, returns = Algorithm(), RolloutReturns(size=4)
+    assert returns.read()[0].numel() == 0  # before the first update: nothing to check on
+    returns.install(algorithm)
+    obs = np.arange(20, dtype=np.float64).reshape(10, 2)
+    out = algorithm._add_returns_and_advantages(Batch(obs=obs), scale=2.0)
+    assert torch.equal(out.returns, torch.arange(10, dtype=torch.float64) * 2)  # passed on
+    got_obs, got_returns = returns.read()
+    assert got_obs.dtype == torch.float32 and torch.equal(got_obs, torch.tensor(obs[-4:]).float())
+    assert torch.equal(got_returns, torch.tensor([12.0, 14.0, 16.0, 18.0]))
+
+
+@pytest.mark.slow
+def test_ppo_checks_the_value_fit_on_the_newest_returns_when_asked() -> None:
+    _, hyperparams, reports = _collect(PPO_SPEC, TIPLSetup(
+        predictor="linear", jump=EVERY_BOUNDARY, value_fit_limit=1.0))
+    guard = hyperparams["tipl"]["guard"]["actor_critic"]
+    assert guard["limits"]["value_fit"] == 1.0
+    counters = hyperparams["tipl"]["counters"]["actor_critic"]
+    assert counters["jumps_tried"] >= 3
+    assert all(math.isfinite(r.guard) for r in reports)  # measured on real returns, not empty

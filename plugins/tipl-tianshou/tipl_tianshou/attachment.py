@@ -32,6 +32,7 @@ from tipl_tianshou.guards import (
     EpisodeCollector,
     GuardBatch,
     RolloutCollector,
+    RolloutReturns,
     newest_transitions,
 )
 from tipl_tianshou.optim import SpecsFor, TIPLOptimizerFactory, tagged_specs
@@ -124,12 +125,18 @@ class TIPLAttachment(Attachment):
         else:
             def batch() -> GuardBatch:
                 return newest_transitions(collector.buffer, device=device)
+        returns = None
+        if self.setup.value_fit_limit is not None and "actor_critic" in self.parts:
+            returns = RolloutReturns()
+            returns.install(agent.algorithm)
         for part in self.parts:
-            self.set_guard(part, _guard_inputs(agent, part, batch))
+            self.set_guard(part, _guard_inputs(agent, part, batch, returns))
 
 
-def _guard_inputs(agent: Agent, part: str, batch: Callable[[], GuardBatch]) -> GuardInputs:
-    """The network of ``part`` and the newest data, read afresh at every jump's reference."""
+def _guard_inputs(agent: Agent, part: str, batch: Callable[[], GuardBatch],
+                  returns: RolloutReturns | None = None) -> GuardInputs:
+    """The network of ``part`` and the newest data, read afresh at every jump's reference
+    (``returns``: the newest rollout's value targets, for the value-fit check)."""
     policy: Any = agent.policy
 
     def observations() -> torch.Tensor:
@@ -138,7 +145,8 @@ def _guard_inputs(agent: Agent, part: str, batch: Callable[[], GuardBatch]) -> G
     if part == "actor_critic":
         critic: Any = agent.algorithm.critic
         return GuardInputs(lambda obs: policy.dist_fn(policy.actor(obs)[0]), observations,
-                           values=lambda obs: critic(obs))
+                           values=lambda obs: critic(obs),
+                           value_targets=returns.read if returns is not None else None)
     if part == "q":
         return GuardInputs(lambda obs: policy.model(obs)[0], observations)
     if part == "actor":

@@ -5,7 +5,9 @@ agent does on a batch of recent observations, read afresh at every jump
 (:mod:`tipl_tianshou.attachment` builds them):
 
 * PPO: :class:`tipl_opt.guard.KLGuard` on the policy's action distribution (Categorical over
-  the actor's probabilities, or the diagonal Normal for Box actions);
+  the actor's probabilities, or the diagonal Normal for Box actions); with a value-fit limit,
+  :class:`tipl_opt.guard.ValueFitGuard` on the newest rollout's returns
+  (:class:`RolloutReturns`);
 * DQN: :class:`tipl_opt.guard.GreedyActionGuard`, the share of greedy actions that change;
 * SAC actor: :class:`tipl_opt.guard.ActionDistanceGuard` on the deterministic action
   ``tanh(mean)``, in the policy's [-1, 1] scale; SAC critic:
@@ -92,3 +94,41 @@ class RolloutCollector(EpisodeCollector):
         """Observations of :attr:`last_batch`: [N, *obs_shape] float32 (N = 0 before the
         first collect)."""
         return self.last_batch.obs
+
+
+class RolloutReturns:
+    """The newest rollout's observations and value targets, as an on-policy actor-critic
+    computes them (:meth:`record`, installed around the algorithm's
+    ``_add_returns_and_advantages``): :attr:`targets` is ``(observations [N, *obs_shape],
+    returns [N])``, both float32, the newest ``size`` transitions (``N = 0`` before the first
+    update). The returns are in the critic's own scale (scaled when the algorithm scales
+    returns)."""
+
+    def __init__(self, size: int = GUARD_BATCH) -> None:
+        self.size = size
+        self.targets: tuple[torch.Tensor, torch.Tensor] = (torch.empty(0), torch.empty(0))
+
+    def record(self, batch: Any) -> None:
+        """Keep the newest rows of a batch that carries ``obs`` and ``returns``."""
+        device = batch.returns.device if isinstance(batch.returns, torch.Tensor) else "cpu"
+        obs = torch.as_tensor(np.asarray(batch.obs[-self.size:]), dtype=torch.float32,
+                              device=device)
+        returns = torch.as_tensor(batch.returns[-self.size:], dtype=torch.float32,
+                                  device=device).flatten()
+        self.targets = (obs, returns)
+
+    def install(self, algorithm: Any) -> None:
+        """Record every batch ``algorithm._add_returns_and_advantages`` returns (PPO and A2C
+        call it before each update; PPO again with ``recompute_advantage``: the last counts)."""
+        inner = algorithm._add_returns_and_advantages
+
+        def add_returns_and_advantages(*args: Any, **kwargs: Any) -> Any:
+            batch = inner(*args, **kwargs)
+            self.record(batch)
+            return batch
+
+        algorithm._add_returns_and_advantages = add_returns_and_advantages
+
+    def read(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:attr:`targets` (the value-fit guard's batch source)."""
+        return self.targets
