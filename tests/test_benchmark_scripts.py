@@ -563,16 +563,19 @@ def test_train_vs_eval_pairs_training_and_evaluation_returns_per_seed(tmp_path: 
     out = tmp_path / "tve"
     script = [sys.executable, str(ROOT / "benchmarks" / "train_vs_eval.py"), "--env",
               "CartPole-v1", "--seeds", "1", "--steps", "768", "--every", "256",
-              "--eval-episodes", "1", "--workers", "1", "--out", str(out)]
+              "--eval-episodes", "1", "--workers", "1", "--variant",
+              "fixed:fixed_params=value_net.bias,scale=2", "--out", str(out)]
     result = subprocess.run(script, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     doc = json.loads((out / "train_vs_eval.json").read_text())
-    assert doc["env"] == "CartPole-v1" and set(doc["runs"]) == {"base", "tipl"}
-    table = doc["table"]
-    assert [row["env_steps"] for row in table] == [256, 512, 768]
-    # 3 rollouts, no jump yet (a window takes 8 snapshots): TIPL trains exactly as the base
-    for row in table:
-        for key in ("diff_train_return", "diff_eval_return"):
-            assert row[key]["mean"] == 0.0 and row[key]["seeds"] == 1
-    assert table[-1]["base_eval_return"] >= 8  # a real CartPole episode was played
+    assert doc["env"] == "CartPole-v1" and set(doc["runs"]) == {"base", "tipl", "fixed"}
+    assert doc["variants"] == {"tipl": {}, "fixed": {"fixed_params": "value_net.bias", "scale": 2}}
+    assert set(doc["tables"]) == {"tipl", "fixed"}
+    for table in doc["tables"].values():
+        assert [row["env_steps"] for row in table] == [256, 512, 768]
+        # 3 rollouts, no jump yet (a window takes 8 snapshots): TIPL trains exactly as the base
+        for row in table:
+            for key in ("diff_train_return", "diff_eval_return", "diff_entropy"):
+                assert row[key]["mean"] == 0.0 and row[key]["seeds"] == 1
+        assert table[-1]["base_eval_return"] >= 8  # a real CartPole episode was played
     assert (out / "train_vs_eval.png").stat().st_size > 0

@@ -166,3 +166,19 @@ def test_a_run_without_the_value_fit_check_keeps_the_fingerprint_it_had(
     assert "value_fit_limit" in tipl.tipl.model_dump()
     assert run_cache.fingerprint(dataclasses.replace(
         tipl, tipl=tipl.tipl.model_copy(update={"value_fit_limit": None}))) == plain
+
+
+def test_the_jump_settings_digested_are_the_ones_given(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    [_, (tipl, _)] = make_tasks(cfg, cfg.variants())
+    assert tipl.tipl is not None
+
+    def with_jump(jump: dict[str, object]) -> str:
+        assert tipl.tipl is not None
+        return run_cache.fingerprint(dataclasses.replace(
+            tipl, tipl=tipl.tipl.model_copy(update={"jump": jump})))
+
+    plain = with_jump({})
+    assert with_jump({"acceptance": {}}) == plain  # an empty section gives nothing
+    assert with_jump({"fixed_params": "log_std"}) == with_jump(
+        {"acceptance": {"fixed_params": ["log_std"]}}) != plain

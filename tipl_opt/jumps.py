@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ScheduleConfig(BaseModel):
@@ -128,6 +128,18 @@ class AcceptanceConfig(BaseModel):
     ``actor``, ``critic``, ``q``, ...); the others keep their weights through the jump, as in a
     rejected one. ``None``: every parameter moves. The RL adapters set it from ``targets`` for
     an optimizer that trains actor and critic together (PPO, A2C)."""
+    fixed_params: tuple[str, ...] = ()
+    """Parameters no jump moves, by name (a parameter's name or its last dotted parts:
+    ``log_std`` names SB3 PPO's state-independent log standard deviation); they keep their
+    weights through every jump and follow the gradient steps alone. A comma-separated string
+    is accepted (``--jump fixed_params=log_std``)."""
+
+    @field_validator("fixed_params", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
 
 class WatchConfig(BaseModel):

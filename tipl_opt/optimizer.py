@@ -30,7 +30,7 @@ from tipl_opt.errors import ConfigError, TiplError
 from tipl_opt.guard import JumpGuard, log_binding
 from tipl_opt.history import WeightHistory
 from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
-from tipl_opt.paths.spec import ParamSpec, role_mask
+from tipl_opt.paths.spec import ParamSpec, moving_mask, role_mask
 from tipl_opt.persistence import (
     PersistenceMeter,
     RolePersistence,
@@ -183,7 +183,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
         elif [s.shape for s in specs] != [tuple(p.shape) for p in owned]:
             raise ConfigError("specs do not match the optimizer's parameters (shapes differ)")
         self.specs = list(specs)
-        self._role_mask = role_mask(self.specs, self.config.acceptance.roles)
+        self._role_mask = moving_mask(self.specs, self.config.acceptance.roles,
+                                      self.config.acceptance.fixed_params)
         size = sum(p.numel() for p in owned)
         longest = int(getattr(self.predictor, "max_context", 0) or 0)
         context = window or max(self.predictor.context, longest)
@@ -393,7 +394,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ms = (time.perf_counter() - start) * 1000
         norm = float(current.norm()) or 1.0
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
-        if self._role_mask is not None:  # the other roles keep their weights
+        if self._role_mask is not None:  # other roles and fixed parameters keep their weights
             delta = delta * self._role_mask.to(delta)
         held = self._held_roles()
         if held:  # so do the roles whose own path has lost its direction
@@ -486,7 +487,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 recent = deque((bool(x) for x in extra.get("recent", [])),
                                maxlen=CADENCE_JUMPS)
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
-                mask = role_mask(self.specs, config.acceptance.roles)
+                mask = moving_mask(self.specs, config.acceptance.roles,
+                                   config.acceptance.fixed_params)
                 meter = self._meter(config)
                 if meter is not None and "persistence" in extra:
                     meter.load_state_dict(extra["persistence"], self.history.size)

@@ -81,7 +81,9 @@ def fingerprint(task: RunTask) -> str:
         if tipl.get("value_fit_limit") is None:  # unchecked: runs from before it existed
             tipl.pop("value_fit_limit", None)
         tipl["targets"] = attachment.targets_of(task.tipl, task.spec.algo)
-        tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).model_dump(mode="json")
+        # the fields given, validated: a field added later with its default leaves kept runs'
+        # fingerprints as they were
+        tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).explicit()
         tipl["predictor"] = _checkpoint_digest(task.tipl.predictor)
         tipl["adapter_defaults"] = attachment.adapter_defaults(task.spec.algo)
     what = {"lib": task.lib, "spec": task.spec.model_dump(mode="json"), "tipl": tipl,

@@ -102,3 +102,28 @@ def role_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None) -> torch.
                           "parameter.")
     return torch.cat([torch.full((math.prod(spec.shape),), spec.role in roles)
                       for spec in specs])
+
+
+def name_matches(spec_name: str, name: str) -> bool:
+    """Whether a parameter called ``spec_name`` is the one ``name`` names: the same name, or
+    ``name`` as its last dotted parts (``log_std`` names ``policy.log_std``)."""
+    return spec_name == name or spec_name.endswith("." + name)
+
+
+def moving_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None,
+                fixed: Sequence[str] = ()) -> torch.Tensor | None:
+    """Flat bool [P]: True at the parameters a jump moves, those of ``roles``
+    (:func:`role_mask`; ``None``: every role) but not those named in ``fixed``
+    (:func:`name_matches`); ``None`` when every parameter moves. Raises ConfigError when a
+    role or a name matches no parameter."""
+    mask = role_mask(specs, roles)
+    if not fixed:
+        return mask
+    unknown = sorted(n for n in fixed if not any(name_matches(s.name, n) for s in specs))
+    if unknown:
+        raise ConfigError(f"fixed_params {unknown} name no parameter of this optimizer; its "
+                          f"parameters are {[s.name for s in specs]}.")
+    kept = torch.cat([torch.full((math.prod(spec.shape),),
+                                 any(name_matches(spec.name, n) for n in fixed))
+                      for spec in specs])
+    return ~kept if mask is None else mask & ~kept
