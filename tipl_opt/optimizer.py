@@ -183,7 +183,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         elif [s.shape for s in specs] != [tuple(p.shape) for p in owned]:
             raise ConfigError("specs do not match the optimizer's parameters (shapes differ)")
         self.specs = list(specs)
-        self._role_mask = moving_mask(self.specs, self.config.acceptance.roles,
+        self._moving_mask = moving_mask(self.specs, self.config.acceptance.roles,
                                       self.config.acceptance.fixed_params)
         size = sum(p.numel() for p in owned)
         longest = int(getattr(self.predictor, "max_context", 0) or 0)
@@ -394,8 +394,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ms = (time.perf_counter() - start) * 1000
         norm = float(current.norm()) or 1.0
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
-        if self._role_mask is not None:  # other roles and fixed parameters keep their weights
-            delta = delta * self._role_mask.to(delta)
+        if self._moving_mask is not None:  # other roles and fixed parameters keep their weights
+            delta = delta * self._moving_mask.to(delta)
         held = self._held_roles()
         if held:  # so do the roles whose own path has lost its direction
             kept = role_mask(self.specs, held)
@@ -502,7 +502,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
         self._fresh, self._recent = fresh, recent
-        self._role_mask = mask
+        self._moving_mask = mask
         self.persistence = meter
         self._undo = self._undo_wait = None
         self._last_snapshot = None if last < 0 else last
