@@ -75,11 +75,11 @@ def fingerprint(task: RunTask) -> str:
 
     tipl = None
     if task.tipl is not None:
-        tipl = task.tipl.model_dump(mode="json")
+        # unset settings (None: the default) are left out, so a setting added later keeps
+        # kept runs' fingerprints as they were
+        tipl = task.tipl.model_dump(mode="json", exclude_none=True)
         # the limit in effect, so that given explicitly or by default it is the same run
         tipl["entropy_limit"] = attachment.entropy_limit_of(task.tipl)
-        if tipl.get("value_fit_limit") is None:  # unchecked: runs from before it existed
-            tipl.pop("value_fit_limit", None)
         tipl["targets"] = attachment.targets_of(task.tipl, task.spec.algo)
         # the fields given, validated: a field added later with its default leaves kept runs'
         # fingerprints as they were
