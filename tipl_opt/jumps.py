@@ -77,6 +77,10 @@ class ScheduleConfig(BaseModel):
     :class:`~tipl_opt.persistence.RolePersistence`): a jump moves only the roles whose path
     keeps its direction at least ``min_persistence`` (or is not measured yet), and is held
     when none does."""
+    persistence_hold: Literal["role", "jump"] = "role"
+    """What a role measured below ``min_persistence`` holds (``persistence_scope="role"``):
+    ``role``, its own weights (the other roles keep jumping); ``jump``, every later jump, as
+    if the whole path had lost its direction (the networks jump together or not at all)."""
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleConfig:

@@ -302,15 +302,17 @@ class TIPLOptimizer(torch.optim.Optimizer):
 
     def _low_persistence(self) -> bool:
         """Whether the persistence check holds a due jump: the path's measured persistence is
-        below ``min_persistence`` (never before it is measured); by role, every role's."""
+        below ``min_persistence`` (never before it is measured); by role, every role's (with
+        ``persistence_hold="jump"``: any role's)."""
         level = self.config.schedule.min_persistence
         if level is None or self.persistence is None:
             return False
         if isinstance(self.persistence, RolePersistence):
             values = self.persistence.values
             moving = self.config.acceptance.roles or list(values)
-            return all((value := values.get(role)) is not None and value < level
-                       for role in moving)
+            low = [(value := values.get(role)) is not None and value < level
+                   for role in moving]
+            return any(low) if self.config.schedule.persistence_hold == "jump" else all(low)
         value = self.persistence.value
         if value is None or value >= level:
             return False

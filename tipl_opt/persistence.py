@@ -229,7 +229,8 @@ def log_decisions(check: PersistenceMeter | RolePersistence | None,
         if role in before:
             continue
         outcome = ("it keeps jumping" if value >= level else "every later jump is held"
-                   if role == "whole" else "left out of every later jump")
+                   if role == "whole" or schedule.persistence_hold == "jump"
+                   else "left out of every later jump")
         logger.info("TIPL: the %s path kept its direction %.2f over its first %d windows "
                     "(level %.2f): %s", role, value, schedule.persistence_windows, level,
                     outcome)
