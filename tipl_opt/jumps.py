@@ -137,6 +137,12 @@ class AcceptanceConfig(BaseModel):
     ``log_std`` names SB3 PPO's state-independent log standard deviation); they keep their
     weights through every jump and follow the gradient steps alone. A comma-separated string
     is accepted (``--jump fixed_params=log_std``)."""
+    fixed_value_head: bool = False
+    """Keep the critic's value output out of every jump: the ``critic`` parameters with a single
+    output row (:func:`~tipl_opt.paths.spec.value_head`: SB3 PPO's ``value_net``, Tianshou's
+    ``critic.last``), so that the jumps never extrapolate the value scale; the rest of the
+    critic and the actor jump. PPO attached through an adapter turns it on by default
+    (:data:`tipl_opt.adapters.attachment.VALUE_HEAD_FIXED_BY_DEFAULT`)."""
 
     @field_validator("fixed_params", mode="before")
     @classmethod

@@ -183,8 +183,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
         elif [s.shape for s in specs] != [tuple(p.shape) for p in owned]:
             raise ConfigError("specs do not match the optimizer's parameters (shapes differ)")
         self.specs = list(specs)
-        self._moving_mask = moving_mask(self.specs, self.config.acceptance.roles,
-                                      self.config.acceptance.fixed_params)
+        acceptance = self.config.acceptance
+        self._moving_mask = moving_mask(self.specs, acceptance.roles, acceptance.fixed_params,
+                                        acceptance.fixed_value_head)
         size = sum(p.numel() for p in owned)
         longest = int(getattr(self.predictor, "max_context", 0) or 0)
         context = window or max(self.predictor.context, longest)
@@ -490,7 +491,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                                maxlen=CADENCE_JUMPS)
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
                 mask = moving_mask(self.specs, config.acceptance.roles,
-                                   config.acceptance.fixed_params)
+                                   config.acceptance.fixed_params,
+                                   config.acceptance.fixed_value_head)
                 meter = self._meter(config)
                 if meter is not None and "persistence" in extra:
                     meter.load_state_dict(extra["persistence"], self.history.size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 import torch
 
 from tipl_opt.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,29 @@ def name_matches(spec_name: str, name: str) -> bool:
     return spec_name == name or spec_name.endswith("." + name)
 
 
+def value_head(specs: Sequence[ParamSpec]) -> tuple[str, ...]:
+    """Names of the critic's value output: the ``critic`` parameters with a single output row,
+    a last linear layer's weight [1, H] and bias [1] (SB3 PPO's ``value_net``, Tianshou's
+    ``critic.last``); empty when the specs have none."""
+    return tuple(spec.name for spec in specs
+                 if spec.role == "critic" and spec.shape[:1] == (1,))
+
+
 def moving_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None,
-                fixed: Sequence[str] = ()) -> torch.Tensor | None:
+                fixed: Sequence[str] = (), fixed_value_head: bool = False
+                ) -> torch.Tensor | None:
     """Flat bool [P]: True at the parameters a jump moves, those of ``roles``
     (:func:`role_mask`; ``None``: every role) but not those named in ``fixed``
-    (:func:`name_matches`); ``None`` when every parameter moves. Raises ConfigError when a
-    role or a name matches no parameter."""
+    (:func:`name_matches`) nor, with ``fixed_value_head``, the critic's value output
+    (:func:`value_head`; a warning when there is none); ``None`` when every parameter moves.
+    Raises ConfigError when a role or a name matches no parameter."""
     mask = role_mask(specs, roles)
+    if fixed_value_head:
+        head = value_head(specs)
+        if not head:
+            logger.warning("TIPL: fixed_value_head is set but no critic parameter has a single "
+                           "output row; every critic parameter jumps.")
+        fixed = (*fixed, *(f for f in head if f not in fixed))
     if not fixed:
         return mask
     unknown = sorted(n for n in fixed if not any(name_matches(s.name, n) for s in specs))
