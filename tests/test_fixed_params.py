@@ -62,7 +62,7 @@ def test_fixed_params_combine_with_roles_and_round_trip() -> None:
     other = TIPLOptimizer(net, Shift(), base=torch.optim.SGD(net.parameters(), lr=0.0))
     other.load_state_dict(opt.state_dict())
     assert other.config.acceptance.fixed_params == ("vf.bias",)
-    assert other._moving_mask is not None and int(other._moving_mask.sum()) == 3  # vf.weight
+    assert other._mask.mask is not None and int(other._mask.mask.sum()) == 3  # vf.weight
 
 
 def test_names_match_whole_dotted_parts_and_unknown_names_are_refused() -> None:

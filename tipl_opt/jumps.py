@@ -137,12 +137,12 @@ class AcceptanceConfig(BaseModel):
     ``log_std`` names SB3 PPO's state-independent log standard deviation); they keep their
     weights through every jump and follow the gradient steps alone. A comma-separated string
     is accepted (``--jump fixed_params=log_std``)."""
-    fixed_value_head: bool = False
-    """Keep the critic's value output out of every jump: the ``critic`` parameters with a single
-    output row (:func:`~tipl_opt.paths.spec.value_head`: SB3 PPO's ``value_net``, Tianshou's
-    ``critic.last``), so that the jumps never extrapolate the value scale; the rest of the
-    critic and the actor jump. PPO attached through an adapter turns it on by default
-    (:data:`tipl_opt.adapters.attachment.VALUE_HEAD_FIXED_BY_DEFAULT`)."""
+    value_head: Literal["jump", "fixed", "falling"] = "jump"
+    """Whether the critic's value output jumps (the ``critic`` parameters with a single output
+    row, :func:`~tipl_opt.paths.spec.value_head`: SB3 PPO's ``value_net``, Tianshou's
+    ``critic.last``): ``jump``, with the rest of its role; ``fixed``, never (the jumps never
+    extrapolate the value scale); ``falling``, decided at the first jump: never when its bias
+    fell over that jump's window, else always (:class:`~tipl_opt.jump_mask.JumpMask`)."""
 
     @field_validator("fixed_params", mode="before")
     @classmethod
@@ -320,6 +320,8 @@ class JumpReport:
     sooner: bool = False
     """Whether the jump came at the ``whole_jump_every`` cadence, sooner than ``jump_every``
     (the jumps before it went through whole)."""
+    value_head_held: bool = False
+    """Whether the jump left the critic's value output as it was (``value_head``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON types (``limited_by`` and ``held_roles`` as lists)."""
@@ -344,6 +346,10 @@ SOONER = "jumps_sooner"
 """A :class:`JumpTally`'s count of jumps that came at the ``whole_jump_every`` cadence
 (:attr:`JumpReport.sooner`; present once counted)."""
 
+VALUE_HEAD_HELD = "value_head_held"
+"""A :class:`JumpTally`'s count of jumps that left the critic's value output as it was
+(:attr:`JumpReport.value_head_held`; present once counted)."""
+
 
 class JumpTally(dict[str, int]):
     """Snapshot and jump counters (:data:`COUNTERS`), a plain ``dict`` of ints.
@@ -359,7 +365,8 @@ class JumpTally(dict[str, int]):
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         super().__init__(dict.fromkeys(COUNTERS, 0))
         for key, value in (counts or {}).items():
-            if key in (*COUNTERS, SOONER) or str(key).startswith((LIMITED_BY, ROLE_HELD)):
+            if (key in (*COUNTERS, SOONER, VALUE_HEAD_HELD)
+                    or str(key).startswith((LIMITED_BY, ROLE_HELD))):
                 self[key] = int(value)
 
     def add(self, report: JumpReport) -> None:
@@ -373,6 +380,8 @@ class JumpTally(dict[str, int]):
             self[ROLE_HELD + role] = self.get(ROLE_HELD + role, 0) + 1
         if report.sooner:
             self[SOONER] = self.get(SOONER, 0) + 1
+        if report.value_head_held:
+            self[VALUE_HEAD_HELD] = self.get(VALUE_HEAD_HELD, 0) + 1
 
     def merge(self, other: dict[str, int]) -> JumpTally:
         """This tally plus ``other``'s counts (a new tally)."""

@@ -29,8 +29,9 @@ from tipl_opt.acceptance import AcceptanceRule, Decision, make_rule
 from tipl_opt.errors import ConfigError, TiplError
 from tipl_opt.guard import JumpGuard, log_binding
 from tipl_opt.history import WeightHistory
+from tipl_opt.jump_mask import JumpMask
 from tipl_opt.jumps import COUNTERS, JumpConfig, JumpReport, JumpTally
-from tipl_opt.paths.spec import ParamSpec, moving_mask, role_mask
+from tipl_opt.paths.spec import ParamSpec, role_mask
 from tipl_opt.persistence import (
     PersistenceMeter,
     RolePersistence,
@@ -183,9 +184,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
         elif [s.shape for s in specs] != [tuple(p.shape) for p in owned]:
             raise ConfigError("specs do not match the optimizer's parameters (shapes differ)")
         self.specs = list(specs)
-        acceptance = self.config.acceptance
-        self._moving_mask = moving_mask(self.specs, acceptance.roles, acceptance.fixed_params,
-                                        acceptance.fixed_value_head)
+        self._mask = JumpMask(self.specs, self.config.acceptance)
         size = sum(p.numel() for p in owned)
         longest = int(getattr(self.predictor, "max_context", 0) or 0)
         context = window or max(self.predictor.context, longest)
@@ -397,8 +396,9 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ms = (time.perf_counter() - start) * 1000
         norm = float(current.norm()) or 1.0
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
-        if self._moving_mask is not None:  # other roles and fixed parameters keep their weights
-            delta = delta * self._moving_mask.to(delta)
+        self._mask.decide(window)
+        if self._mask.mask is not None:  # other roles and fixed parameters keep their weights
+            delta = delta * self._mask.mask.to(delta)
         held = self._held_roles()
         if held:  # so do the roles whose own path has lost its direction
             kept = role_mask(self.specs, held)
@@ -449,7 +449,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                             shortened=accepted and min([decision.fraction,
                                                         *fractions.values()]) < 1,
                             prediction_ms=ms, reason=decision.reason, limited_by=limited_by,
-                            held_roles=held, sooner=sooner)
+                            held_roles=held, sooner=sooner,
+                            value_head_held=self._mask.holds_head)
         self.counters.add(report)
         self._recent.append(accepted and not report.shortened)
         self.last_report = report
@@ -470,6 +471,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
                          "predictor": getattr(self.predictor, "name", "?")}
         if self.persistence is not None:
             state["tipl"]["persistence"] = self.persistence.state_dict()
+        state["tipl"]["jump_mask"] = self._mask.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -490,9 +492,8 @@ class TIPLOptimizer(torch.optim.Optimizer):
                 recent = deque((bool(x) for x in extra.get("recent", [])),
                                maxlen=CADENCE_JUMPS)
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
-                mask = moving_mask(self.specs, config.acceptance.roles,
-                                   config.acceptance.fixed_params,
-                                   config.acceptance.fixed_value_head)
+                mask = JumpMask(self.specs, config.acceptance)
+                mask.load_state_dict(extra.get("jump_mask", {}))
                 meter = self._meter(config)
                 if meter is not None and "persistence" in extra:
                     meter.load_state_dict(extra["persistence"], self.history.size)
@@ -506,7 +507,7 @@ class TIPLOptimizer(torch.optim.Optimizer):
             return
         self.config, self.history, self.steps, self.counters = config, history, steps, counters
         self._fresh, self._recent = fresh, recent
-        self._moving_mask = mask
+        self._mask = mask
         self.persistence = meter
         self._undo = self._undo_wait = None
         self._last_snapshot = None if last < 0 else last
