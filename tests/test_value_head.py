@@ -99,35 +99,3 @@ def test_a_jump_leaves_the_value_head_where_it_was() -> None:
     assert again._mask.mask is not None and torch.equal(again._mask.mask, ~head)
     assert opt.counters["value_head_held"] == len(after)
 
-
-def _train_sign(sign: float, steps: int = 40) -> TIPLOptimizer:
-    """The value head's bias pushed down (``sign`` 1: its gradient is positive) or up (-1)
-    by SGD, under ``value_head="falling"``."""
-    net = nn.ModuleDict({"pi": nn.Linear(4, 2), "value_net": nn.Linear(4, 1)})
-    opt = TIPLOptimizer(net, "linear", base_class=torch.optim.SGD, lr=0.05,
-                        config={"snapshot_every": 1, "context": 4, "value_head": "falling"})
-    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
-    for _ in range(steps):
-        opt.zero_grad()
-        (net["pi"](x).sum() + sign * net["value_net"](x).sum()).backward()
-        opt.step()
-    return opt
-
-
-def test_falling_decides_once_on_the_first_window(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="tipl_opt.jump_mask"):
-        falling = _train_sign(1.0)
-        rising = _train_sign(-1.0)
-    said = [r.getMessage() for r in caplog.records if r.name == "tipl_opt.jump_mask"]
-    assert len(said) == 2  # one decision per run
-    assert "left out of every jump" in said[0] and said[1].endswith(": it jumps")
-    assert falling._mask.head_fixed is True and rising._mask.head_fixed is False
-    tried = falling.counters["jumps_tried"]
-    assert tried > 0 and falling.counters["value_head_held"] == tried
-    assert "value_head_held" not in rising.counters
-    # undecided before the first jump; the decision round-trips with the state
-    fresh = _train_sign(1.0, steps=2)
-    assert fresh._mask.head_fixed is None and fresh._mask.mask is None
-    fresh.load_state_dict(falling.state_dict())
-    assert fresh._mask.head_fixed is True and fresh._mask.mask is not None
-    assert int((~fresh._mask.mask).sum()) == 4 + 1

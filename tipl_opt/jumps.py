@@ -137,12 +137,11 @@ class AcceptanceConfig(BaseModel):
     ``log_std`` names SB3 PPO's state-independent log standard deviation); they keep their
     weights through every jump and follow the gradient steps alone. A comma-separated string
     is accepted (``--jump fixed_params=log_std``)."""
-    value_head: Literal["jump", "fixed", "falling"] = "jump"
+    value_head: Literal["jump", "fixed"] = "jump"
     """Whether the critic's value output jumps (the ``critic`` parameters with a single output
     row, :func:`~tipl_opt.paths.spec.value_head`: SB3 PPO's ``value_net``, Tianshou's
-    ``critic.last``): ``jump``, with the rest of its role; ``fixed``, never (the jumps never
-    extrapolate the value scale); ``falling``, decided at the first jump: never when its bias
-    fell over that jump's window, else always (:class:`~tipl_opt.jump_mask.JumpMask`)."""
+    ``critic.last``): ``jump``, with the rest of its role; ``fixed``, never, so that the jumps
+    never extrapolate the value scale (:class:`~tipl_opt.jump_mask.JumpMask`)."""
 
     @field_validator("fixed_params", mode="before")
     @classmethod

@@ -396,7 +396,6 @@ class TIPLOptimizer(torch.optim.Optimizer):
         ms = (time.perf_counter() - start) * 1000
         norm = float(current.norm()) or 1.0
         delta = (prediction.to(current) - current) * self.config.acceptance.scale
-        self._mask.decide(window)
         if self._mask.mask is not None:  # other roles and fixed parameters keep their weights
             delta = delta * self._mask.mask.to(delta)
         held = self._held_roles()
@@ -471,7 +470,6 @@ class TIPLOptimizer(torch.optim.Optimizer):
                          "predictor": getattr(self.predictor, "name", "?")}
         if self.persistence is not None:
             state["tipl"]["persistence"] = self.persistence.state_dict()
-        state["tipl"]["jump_mask"] = self._mask.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -493,7 +491,6 @@ class TIPLOptimizer(torch.optim.Optimizer):
                                maxlen=CADENCE_JUMPS)
                 rule = make_rule(config.acceptance) if self._own_parts[1] else self.rule
                 mask = JumpMask(self.specs, config.acceptance)
-                mask.load_state_dict(extra.get("jump_mask", {}))
                 meter = self._meter(config)
                 if meter is not None and "persistence" in extra:
                     meter.load_state_dict(extra["persistence"], self.history.size)
