@@ -37,8 +37,5 @@ class JumpMask:
         self.mask: torch.Tensor | None = moving_mask(
             self.specs, acceptance.roles, acceptance.fixed_params,
             fixed_value_head=self.head_fixed)
-
-    @property
-    def holds_head(self) -> bool:
-        """Whether a jump leaves the value head where it is."""
-        return self.head_fixed and bool(value_head(self.specs))
+        self.holds_head = self.head_fixed and bool(value_head(self.specs))
+        """Whether a jump leaves a value head where it is."""

@@ -130,19 +130,20 @@ def moving_mask(specs: Sequence[ParamSpec], roles: Sequence[str] | None,
     (:func:`value_head`; a warning when there is none); ``None`` when every parameter moves.
     Raises ConfigError when a role or a name matches no parameter."""
     mask = role_mask(specs, roles)
+    head: tuple[str, ...] = ()
     if fixed_value_head:
         head = value_head(specs)
         if not head:
-            logger.warning("TIPL: fixed_value_head is set but no critic parameter has a single "
+            logger.warning("TIPL: value_head=fixed, but no critic parameter has a single "
                            "output row; every critic parameter jumps.")
-        fixed = (*fixed, *(f for f in head if f not in fixed))
-    if not fixed:
+    if not fixed and not head:
         return mask
     unknown = sorted(n for n in fixed if not any(name_matches(s.name, n) for s in specs))
     if unknown:
         raise ConfigError(f"fixed_params {unknown} name no parameter of this optimizer; its "
                           f"parameters are {[s.name for s in specs]}.")
     kept = torch.cat([torch.full((math.prod(spec.shape),),
-                                 any(name_matches(spec.name, n) for n in fixed))
+                                 spec.name in head
+                                 or any(name_matches(spec.name, n) for n in fixed))
                       for spec in specs])
     return ~kept if mask is None else mask & ~kept
