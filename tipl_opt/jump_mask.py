@@ -32,10 +32,9 @@ class JumpMask:
     moves. Raises ConfigError for a role or parameter name that matches nothing."""
 
     def __init__(self, specs: Sequence[ParamSpec], acceptance: AcceptanceConfig) -> None:
-        self.specs = list(specs)
-        self.head_fixed = acceptance.value_head == "fixed"
-        self.mask: torch.Tensor | None = moving_mask(
-            self.specs, acceptance.roles, acceptance.fixed_params,
-            fixed_value_head=self.head_fixed)
-        self.holds_head = self.head_fixed and bool(value_head(self.specs))
+        fixed = acceptance.value_head == "fixed"
+        self.mask: torch.Tensor | None = moving_mask(specs, acceptance.roles,
+                                                     acceptance.fixed_params,
+                                                     fixed_value_head=fixed)
+        self.holds_head = fixed and bool(value_head(specs))
         """Whether a jump leaves a value head where it is."""
