@@ -67,6 +67,9 @@ class TrainConfig(BaseModel):
     value_fit_limit: float | None = Field(default=None, gt=0)
     """Largest ratio of an on-policy value head's RMS error on the newest returns after and
     before a jump (1: no rise); ``None``: not checked."""
+    value_grad_limit: float | None = Field(default=None, gt=0)
+    """Largest ratio of the norm of an on-policy value head's gradient on the newest returns
+    after and before a jump (1: no rise); ``None``: not checked."""
     targets: Literal["actor", "critic", "both"] | None = None
     workers: int = Field(default=1, ge=1)
     executor: ExecutorKind = "process"
@@ -86,6 +89,7 @@ class TrainConfig(BaseModel):
             predictor=self.predictor, jump=self.jump, guard=self.guard,
             guard_limit=self.guard_limit, value_limit=self.value_limit,
             entropy_limit=self.entropy_limit, value_fit_limit=self.value_fit_limit,
+            value_grad_limit=self.value_grad_limit,
             targets=self.targets)
         if tipl is None:
             return [(BASE, None)]

@@ -52,6 +52,7 @@ from tipl_opt.guard import (
     QChangeGuard,
     ValueChangeGuard,
     ValueFitGuard,
+    ValueGradGuard,
     WithScore,
 )
 from tipl_opt.jumps import JumpConfig, WatchConfig, explicit_fields
@@ -101,8 +102,9 @@ class GuardInputs:
     the surrogate objective on the last rollout), for the ``search`` acceptance rule."""
     value_targets: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None
     """A ``policy`` part's newest rollout as ``(observations [N, *obs], returns [N])``: the
-    value head's targets, for the value-fit check (:class:`~tipl_opt.guard.ValueFitGuard`,
-    ``TIPLSetup.value_fit_limit``)."""
+    value head's targets, for the value-fit and value-gradient checks
+    (:class:`~tipl_opt.guard.ValueFitGuard`, :class:`~tipl_opt.guard.ValueGradGuard`;
+    ``TIPLSetup.value_fit_limit``, ``value_grad_limit``)."""
 
 
 VALUE_LIMIT = 0.1
@@ -125,7 +127,8 @@ def entropy_limit_of(setup: TIPLSetup) -> float | None:
 def make_guard(kind: str, inputs: GuardInputs, limit: float,
                value_limit: float = VALUE_LIMIT,
                entropy_limit: float | None = ENTROPY_LIMIT,
-               value_fit_limit: float | None = None) -> JumpGuard:
+               value_fit_limit: float | None = None,
+               value_grad_limit: float | None = None) -> JumpGuard:
     """The guard of a part of ``kind`` (see :data:`GUARDS`); a ``policy`` part whose optimizer
     also trains the value head (``inputs.values``) gets the KL guard and a value-change guard
     (relative change at most ``value_limit``) together (:class:`~tipl_opt.guard.AllOfGuard`):
@@ -134,7 +137,9 @@ def make_guard(kind: str, inputs: GuardInputs, limit: float,
     policy more certain by more than that many nats per action dimension. With
     ``value_fit_limit`` (and ``inputs.value_targets``) the jump must also not raise the value
     head's RMS error on the newest returns above that many times its error before
-    (:class:`~tipl_opt.guard.ValueFitGuard`)."""
+    (:class:`~tipl_opt.guard.ValueFitGuard`), with ``value_grad_limit`` not make the norm of
+    its gradient there more than that many times what it was
+    (:class:`~tipl_opt.guard.ValueGradGuard`)."""
     guard_class, _ = GUARDS[kind]
     guard: JumpGuard = guard_class(inputs.model, inputs.batch, limit)
     parts: list[tuple[JumpGuard, str]] = []
@@ -146,6 +151,10 @@ def make_guard(kind: str, inputs: GuardInputs, limit: float,
                       "critic"))
     if kind == "policy" and entropy_limit is not None:
         parts.append((EntropyDropGuard(inputs.model, inputs.batch, entropy_limit), "actor"))
+    if (kind == "policy" and inputs.values is not None and value_grad_limit is not None
+            and inputs.value_targets is not None):
+        parts.append((ValueGradGuard(inputs.values, inputs.value_targets, value_grad_limit),
+                      "critic"))
     if parts:
         guard = AllOfGuard(guard, *(g for g, _ in parts),
                            scopes=("actor", *(scope for _, scope in parts)))
@@ -422,7 +431,8 @@ class Attachment:
             return None
         value_limit = VALUE_LIMIT if self.setup.value_limit is None else self.setup.value_limit
         guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]), value_limit,
-                           entropy_limit_of(self.setup), self.setup.value_fit_limit)
+                           entropy_limit_of(self.setup), self.setup.value_fit_limit,
+                           self.setup.value_grad_limit)
         self.optimizers[part].guard = guard
         self.guards[part] = guard
         return guard

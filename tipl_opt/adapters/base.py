@@ -70,6 +70,10 @@ class TIPLSetup(BaseModel):
     """Largest ratio of the value head's RMS error on the newest rollout's returns after and
     before an on-policy jump (PPO/A2C; 1: no rise; :class:`~tipl_opt.guard.ValueFitGuard`);
     ``None``: not checked."""
+    value_grad_limit: float | None = Field(default=None, gt=0)
+    """Largest ratio of the norm of the value head's gradient on the newest rollout's returns
+    after and before an on-policy jump (PPO/A2C; 1: no rise;
+    :class:`~tipl_opt.guard.ValueGradGuard`); ``None``: not checked."""
     targets: Literal["actor", "critic", "both"] | None = None
     """What jumps: which optimizers get TIPL when the algorithm has several (SAC, TD3), which
     parameters of its one optimizer a jump moves for PPO/A2C (``acceptance.roles``,

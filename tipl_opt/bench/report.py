@@ -170,10 +170,10 @@ def _settings(summaries: Sequence[TrainSummary]) -> dict[str, Any]:
     cfg = summaries[0].config if summaries else None
     if cfg is None:
         return {"jump": {}, "guard": True, "guard_limit": None, "value_limit": None,
-                "entropy_limit": None, "value_fit_limit": None}
+                "entropy_limit": None, "value_fit_limit": None, "value_grad_limit": None}
     return {"jump": cfg.jump, "guard": cfg.guard, "guard_limit": cfg.guard_limit,
             "value_limit": cfg.value_limit, "entropy_limit": cfg.entropy_limit,
-            "value_fit_limit": cfg.value_fit_limit}
+            "value_fit_limit": cfg.value_fit_limit, "value_grad_limit": cfg.value_grad_limit}
 
 
 def _guard_words(settings: dict[str, Any]) -> str:
@@ -185,7 +185,9 @@ def _guard_words(settings: dict[str, Any]) -> str:
             + ("" if settings["entropy_limit"] is None
                else f", entropy-drop limit {settings['entropy_limit']}")
             + ("" if settings.get("value_fit_limit") is None
-               else f", value-fit limit {settings['value_fit_limit']}"))
+               else f", value-fit limit {settings['value_fit_limit']}")
+            + ("" if settings.get("value_grad_limit") is None
+               else f", value-gradient limit {settings['value_grad_limit']}"))
 
 
 def _aggregate(summaries: Sequence[TrainSummary]) -> dict[str, Any]:

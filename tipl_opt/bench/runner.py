@@ -52,6 +52,7 @@ def task_config(task: BenchTask, seeds: int, seed: int, out: Path,
                        guard_limit=setup.guard_limit, value_limit=setup.value_limit,
                        entropy_limit=setup.entropy_limit,
                        value_fit_limit=setup.value_fit_limit,
+                       value_grad_limit=setup.value_grad_limit,
                        out=out / label,
                        tensorboard=tensorboard / label if tensorboard else None)
 

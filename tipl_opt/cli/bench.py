@@ -17,6 +17,7 @@ from tipl_opt.cli.options import (
     EXECUTOR_HELP,
     TENSORBOARD_HELP,
     VALUE_FIT_LIMIT_HELP,
+    VALUE_GRAD_LIMIT_HELP,
     VALUE_LIMIT_HELP,
     parse_hyperparams,
 )
@@ -50,6 +51,7 @@ def bench_command(
     value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
     entropy_limit: Annotated[float | None, typer.Option(help=ENTROPY_LIMIT_HELP)] = None,
     value_fit_limit: Annotated[float | None, typer.Option(help=VALUE_FIT_LIMIT_HELP)] = None,
+    value_grad_limit: Annotated[float | None, typer.Option(help=VALUE_GRAD_LIMIT_HELP)] = None,
 ) -> None:
     """Train the base optimizer, TIPL and TIPL + linear on the same seeds for every env of a
     suite; report env steps to threshold, final return, AUC, wall time and jumps, with
@@ -68,7 +70,8 @@ def bench_command(
             setup = TIPLSetup(predictor=predictor, jump=parse_hyperparams(jump or [], "--jump"),
                               guard=not no_guard, guard_limit=guard_limit,
                               value_limit=value_limit, entropy_limit=entropy_limit,
-                              value_fit_limit=value_fit_limit)
+                              value_fit_limit=value_fit_limit,
+                              value_grad_limit=value_grad_limit)
             summaries = run_suite(suite, seeds=seeds, workers=workers, out=out, seed=seed,
                                   setup=setup, envs=env, executor=executor,
                                   address=address, tensorboard=tensorboard,

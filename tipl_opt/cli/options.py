@@ -46,5 +46,8 @@ ENTROPY_LIMIT_HELP = ("Largest drop of the policy's entropy (nats per action dim
                       "PPO/A2C jump may cause (default 0.02; 10 turns the check off).")
 VALUE_FIT_LIMIT_HELP = ("Largest ratio of the value head's RMS error on the newest returns "
                         "after and before a PPO/A2C jump (1: no rise; default: not checked).")
+VALUE_GRAD_LIMIT_HELP = ("Largest ratio of the norm of the value head's gradient on the newest "
+                         "returns after and before a PPO/A2C jump (1: no rise; default: not "
+                         "checked).")
 VALUE_LIMIT_HELP = ("Largest relative change of the value head a PPO/A2C jump may cause "
                     "(default 0.1).")

@@ -25,6 +25,7 @@ from tipl_opt.cli.options import (
     EXECUTOR_HELP,
     TENSORBOARD_HELP,
     VALUE_FIT_LIMIT_HELP,
+    VALUE_GRAD_LIMIT_HELP,
     VALUE_LIMIT_HELP,
     parse_hyperparams,
     parse_ints,
@@ -165,6 +166,7 @@ def train_command(
     value_limit: Annotated[float | None, typer.Option(help=VALUE_LIMIT_HELP)] = None,
     entropy_limit: Annotated[float | None, typer.Option(help=ENTROPY_LIMIT_HELP)] = None,
     value_fit_limit: Annotated[float | None, typer.Option(help=VALUE_FIT_LIMIT_HELP)] = None,
+    value_grad_limit: Annotated[float | None, typer.Option(help=VALUE_GRAD_LIMIT_HELP)] = None,
     targets: Annotated[str | None, typer.Option(
         help="What jumps: actor, critic or both. SAC/TD3: which optimizers get TIPL "
              "(default: both for SAC, actor for TD3, whose jumps are off unless --jump "
@@ -191,7 +193,8 @@ def train_command(
         "executor": executor, "address": address, "tensorboard": tensorboard, "out": out,
         "save_paths": save_paths, "guard": not no_guard, "guard_limit": guard_limit,
         "value_limit": value_limit, "entropy_limit": entropy_limit,
-        "value_fit_limit": value_fit_limit, "targets": targets}
+        "value_fit_limit": value_fit_limit, "value_grad_limit": value_grad_limit,
+        "targets": targets}
     if hidden:
         options["hidden_sizes"] = parse_ints(hidden)
     options["hyperparams"] = parse_hyperparams(hp or [])

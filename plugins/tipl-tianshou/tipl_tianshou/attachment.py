@@ -126,7 +126,8 @@ class TIPLAttachment(Attachment):
             def batch() -> GuardBatch:
                 return newest_transitions(collector.buffer, device=device)
         returns = None
-        if self.setup.value_fit_limit is not None and "actor_critic" in self.parts:
+        if ("actor_critic" in self.parts and (self.setup.value_fit_limit is not None
+                                              or self.setup.value_grad_limit is not None)):
             returns = RolloutReturns()
             returns.install(agent.algorithm)
         for part in self.parts:
