@@ -17,7 +17,7 @@ norms of the actor's, the critic body's and the value head's gradients before th
 wrapping ``torch.nn.utils.clip_grad_norm_``, which PPO calls once per minibatch) and the clip
 factor ``min(1, max_grad_norm / |g|)``; per ``--every`` env steps, their medians (the clip
 factor's and the clipped actor gradient's means) and the value head's weight norm. It writes
-``critic_gradient.json`` (per seed and variant, the rows; per variant and row, the means over
+``critic_gradient.json`` (per seed and variant, the rows; per variant and row, the medians over
 seeds) and ``critic_gradient.png`` under ``--out``, and prints the table.
 """
 
@@ -141,10 +141,11 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def summarise(runs: dict[int, list[dict[str, float]]]) -> list[dict[str, float]]:
-    """Per row index, each measure's mean over the seeds."""
+    """Per row index, each measure's median over the seeds (one seed whose critic blows up
+    would otherwise stand for all)."""
     count = min(len(rows) for rows in runs.values())
     return [{"env_steps": runs[min(runs)][i]["env_steps"],
-             **{key: float(np.mean([rows[i][key] for rows in runs.values()]))
+             **{key: float(np.median([rows[i][key] for rows in runs.values()]))
                 for key in MEASURES}} for i in range(count)]
 
 
@@ -155,7 +156,8 @@ def plot(tables: dict[str, list[dict[str, float]]], path: Path, env_id: str) -> 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), sharex=True)
-    panels = (("clip", "clip factor (mean)", True), ("body", "critic body's gradient norm", True),
+    panels = (("clip", "clip factor (median of seeds)", True),
+              ("body", "critic body's gradient norm", True),
               ("head_norm", "value head's weight norm", False))
     for ax, (key, title, log) in zip(axes, panels, strict=True):
         for variant, table in tables.items():

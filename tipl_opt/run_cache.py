@@ -81,6 +81,9 @@ def fingerprint(task: RunTask) -> str:
         # the limit in effect, so that given explicitly or by default it is the same run
         tipl["entropy_limit"] = attachment.entropy_limit_of(task.tipl)
         tipl["targets"] = attachment.targets_of(task.tipl, task.spec.algo)
+        value_grad = attachment.value_grad_limit_of(task.tipl, task.spec.algo)
+        if value_grad is not None:  # only where checked, so other runs keep their fingerprint
+            tipl["value_grad_limit"] = value_grad
         # the fields given, validated: a field added later with its default leaves kept runs'
         # fingerprints as they were
         tipl["jump"] = JumpConfig.model_validate(task.tipl.jump).explicit()

@@ -69,7 +69,8 @@ class TrainConfig(BaseModel):
     before a jump (1: no rise); ``None``: not checked."""
     value_grad_limit: float | None = Field(default=None, gt=0)
     """Largest ratio of the norm of an on-policy value head's gradient on the newest returns
-    after and before a jump (1: no rise); ``None``: not checked."""
+    after and before a jump (1: no rise); ``None``: the algorithm's default (2 for PPO, not
+    checked for A2C)."""
     targets: Literal["actor", "critic", "both"] | None = None
     workers: int = Field(default=1, ge=1)
     executor: ExecutorKind = "process"

@@ -119,6 +119,27 @@ default (:class:`~tipl_opt.guard.EntropyDropGuard`); ``None``: not checked. Meas
 second half 1 instead of 2), on InvertedPendulum-v5 it changes no run's steps to 950."""
 
 
+VALUE_GRAD_LIMIT_BY_DEFAULT: dict[str, tuple[float, str]] = {
+    "ppo": (2.0, "on SB3 PPO Reacher-v5 (20 paired seeds) it removed the default's loss of "
+                 "return over training (-0.4 [-2.5, +1.7] against the base instead of -3.1 "
+                 "[-5.8, -0.3]); on the five other PPO tasks of the suite it needed 0.86-1.00 "
+                 "of the default's env steps (median of pairs)"),
+}
+"""Algorithms whose on-policy jumps the value-gradient check
+(:class:`~tipl_opt.guard.ValueGradGuard`) limits by default, with the limit and the measurement
+that decided it (docs/benchmarks.md, "The critic's gradient and the actor's step"): a jump may
+at most double the norm of the critic's gradient on the newest returns."""
+
+
+def value_grad_limit_of(setup: TIPLSetup, algo: str) -> float | None:
+    """The value-gradient limit in effect for ``setup`` on ``algo``: its own, else the
+    algorithm's default (:data:`VALUE_GRAD_LIMIT_BY_DEFAULT`), else ``None`` (not checked)."""
+    if setup.value_grad_limit is not None:
+        return setup.value_grad_limit
+    found = VALUE_GRAD_LIMIT_BY_DEFAULT.get(algo.lower())
+    return found[0] if found is not None else None
+
+
 def entropy_limit_of(setup: TIPLSetup) -> float | None:
     """The entropy-drop limit in effect for ``setup``: its own, else :data:`ENTROPY_LIMIT`."""
     return ENTROPY_LIMIT if setup.entropy_limit is None else setup.entropy_limit
@@ -432,7 +453,7 @@ class Attachment:
         value_limit = VALUE_LIMIT if self.setup.value_limit is None else self.setup.value_limit
         guard = make_guard(self.kinds[part], inputs, self.limit(self.kinds[part]), value_limit,
                            entropy_limit_of(self.setup), self.setup.value_fit_limit,
-                           self.setup.value_grad_limit)
+                           value_grad_limit_of(self.setup, self.algo))
         self.optimizers[part].guard = guard
         self.guards[part] = guard
         return guard

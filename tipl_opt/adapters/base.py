@@ -73,7 +73,9 @@ class TIPLSetup(BaseModel):
     value_grad_limit: float | None = Field(default=None, gt=0)
     """Largest ratio of the norm of the value head's gradient on the newest rollout's returns
     after and before an on-policy jump (PPO/A2C; 1: no rise;
-    :class:`~tipl_opt.guard.ValueGradGuard`); ``None``: not checked."""
+    :class:`~tipl_opt.guard.ValueGradGuard`); ``None``: the algorithm's default
+    (:data:`tipl_opt.adapters.attachment.VALUE_GRAD_LIMIT_BY_DEFAULT`: 2 for PPO, not checked
+    for the others). A very large limit (``1e9``) turns the check off."""
     targets: Literal["actor", "critic", "both"] | None = None
     """What jumps: which optimizers get TIPL when the algorithm has several (SAC, TD3), which
     parameters of its one optimizer a jump moves for PPO/A2C (``acceptance.roles``,

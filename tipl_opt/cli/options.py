@@ -47,7 +47,7 @@ ENTROPY_LIMIT_HELP = ("Largest drop of the policy's entropy (nats per action dim
 VALUE_FIT_LIMIT_HELP = ("Largest ratio of the value head's RMS error on the newest returns "
                         "after and before a PPO/A2C jump (1: no rise; default: not checked).")
 VALUE_GRAD_LIMIT_HELP = ("Largest ratio of the norm of the value head's gradient on the newest "
-                         "returns after and before a PPO/A2C jump (1: no rise; default: not "
-                         "checked).")
+                         "returns after and before a PPO/A2C jump (1: no rise; default 2 for "
+                         "PPO, not checked for A2C; 1e9 turns it off).")
 VALUE_LIMIT_HELP = ("Largest relative change of the value head a PPO/A2C jump may cause "
                     "(default 0.1).")

@@ -469,7 +469,7 @@ def test_collect_with_a_tipl_setup_reports_the_counters() -> None:
     assert tipl["counters"]["policy"]["jumps_tried"] == 2  # at 448 and 896
     assert hyperparameters["optimizer"] == {"policy": "Adam"}
     assert tipl["guard"]["policy"]["limits"] == {"kl": 0.02, "value_change": 0.3,
-                                                 "entropy_drop": 0.02}
+                                                 "entropy_drop": 0.02, "value_grad": 2.0}
 
 
 def test_the_watchdog_holds_jumps_at_the_solved_level_of_the_models_env() -> None:
@@ -505,7 +505,8 @@ def test_the_ppo_guard_scores_weights_by_the_surrogate_on_the_newest_rollout() -
     model = ppo()
     callback = attach(model, "linear", {"rule": "search", **FRESH_WINDOWS})
     guard = callback.optimizers["policy"].guard
-    assert isinstance(guard, ScoredGuard) and guard.name == "kl+value_change+entropy_drop"
+    assert isinstance(guard, ScoredGuard)
+    assert guard.name == "kl+value_change+entropy_drop+value_grad"
     assert guard.score() == -math.inf  # no rollout seen yet: nothing says a length is good
     scores: list[float] = []
 

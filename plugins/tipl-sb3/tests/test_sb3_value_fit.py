@@ -19,7 +19,8 @@ def test_the_value_fit_check_compares_the_value_head_with_the_newest_returns() -
     callback = attach_setup(model, TIPLSetup(predictor="linear", jump=EVERY_BOUNDARY,
                                              value_fit_limit=1.0))
     guard = callback.optimizers["policy"].guard
-    assert guard is not None and guard.name == "kl+value_change+value_fit+entropy_drop"
+    assert guard is not None
+    assert guard.name == "kl+value_change+value_fit+entropy_drop+value_grad"
     parts = guard.guard.guards  # type: ignore[attr-defined]  # WithScore(AllOfGuard(...))
     fit = next(g for g in parts if g.name == "value_fit")
     returns: list[np.ndarray] = []

@@ -220,8 +220,8 @@ def test_ppo_jumps_only_at_rollout_boundaries() -> None:
     counters = summary["counters"]["actor_critic"]
     assert summary["predictor"] == "linear" and summary["jump"]["mode"] == "manual"
     assert summary["guard"] == {"actor_critic": {
-        "kind": "kl+value_change+entropy_drop", "limit": 0.02,
-        "limits": {"kl": 0.02, "value_change": 0.1, "entropy_drop": 0.02}}}
+        "kind": "kl+value_change+entropy_drop+value_grad", "limit": 0.02,
+        "limits": {"kl": 0.02, "value_change": 0.1, "entropy_drop": 0.02, "value_grad": 2.0}}}
     assert counters["jumps_tried"] >= 3 and counters["jumps_tried"] == len(reports)
     assert counters["jumps_accepted"] >= 1
     # every rollout boundary is a snapshot here: a jump's step must be one of theirs

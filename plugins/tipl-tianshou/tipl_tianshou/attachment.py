@@ -25,7 +25,13 @@ from typing import Any
 
 import torch
 
-from tipl_opt.adapters.attachment import Attachment, GuardInputs, select_parts, targets_of
+from tipl_opt.adapters.attachment import (
+    Attachment,
+    GuardInputs,
+    select_parts,
+    targets_of,
+    value_grad_limit_of,
+)
 from tipl_opt.adapters.base import TIPLSetup
 from tipl_tianshou.build import PARTS, Agent, OptimWrapper
 from tipl_tianshou.guards import (
@@ -126,8 +132,9 @@ class TIPLAttachment(Attachment):
             def batch() -> GuardBatch:
                 return newest_transitions(collector.buffer, device=device)
         returns = None
-        if ("actor_critic" in self.parts and (self.setup.value_fit_limit is not None
-                                              or self.setup.value_grad_limit is not None)):
+        if ("actor_critic" in self.parts and (
+                self.setup.value_fit_limit is not None
+                or value_grad_limit_of(self.setup, self.algo) is not None)):
             returns = RolloutReturns()
             returns.install(agent.algorithm)
         for part in self.parts:
