@@ -229,7 +229,22 @@ class ValueChangeGuard(_ObservationGuard):
         return _relative_change(old, new)
 
 
-class ValueFitGuard(_BatchGuard):
+class _ReturnsGuard(_BatchGuard):
+    """A guard on a state-value critic measured against the newest returns: ``values(obs)``
+    and ``targets = (observations, returns)`` (or a callable returning that pair at each
+    reference)."""
+
+    def __init__(self, values: Callable[[torch.Tensor], torch.Tensor],
+                 targets: ObservationReturns, limit: float = 1.0) -> None:
+        super().__init__(limit)
+        self.values, self.targets = values, targets
+
+    def _inputs(self) -> tuple[torch.Tensor, ...]:
+        obs, returns = _fresh(self.targets)
+        return obs, returns
+
+
+class ValueFitGuard(_ReturnsGuard):
     """How a jump changes a state-value critic's fit to the newest returns: the ratio of its
     RMS errors after and before, ``RMSE_new / RMSE_old`` (below 1: the jump fits them better),
     where ``RMSE = sqrt(mean (R - V(obs))^2)`` over the newest rollout's observations and
@@ -250,15 +265,6 @@ class ValueFitGuard(_BatchGuard):
     """
 
     name = "value_fit"
-
-    def __init__(self, values: Callable[[torch.Tensor], torch.Tensor],
-                 targets: ObservationReturns, limit: float = 1.0) -> None:
-        super().__init__(limit)
-        self.values, self.targets = values, targets
-
-    def _inputs(self) -> tuple[torch.Tensor, ...]:
-        obs, returns = _fresh(self.targets)
-        return obs, returns
 
     def _behaviour(self, *inputs: torch.Tensor) -> float:
         obs, returns = inputs
@@ -287,7 +293,7 @@ def _leaf_parameters(output: torch.Tensor) -> list[torch.Tensor]:
     return found
 
 
-class ValueGradGuard(_BatchGuard):
+class ValueGradGuard(_ReturnsGuard):
     """How a jump changes the size of a state-value critic's gradient on the newest returns:
     the ratio ``|g_new| / |g_old|`` of the norms of ``grad_theta mean (R - V(obs))^2`` over
     the parameters ``theta`` that V is computed from, after and before the jump. A limit of 1
@@ -312,15 +318,6 @@ class ValueGradGuard(_BatchGuard):
     """
 
     name = "value_grad"
-
-    def __init__(self, values: Callable[[torch.Tensor], torch.Tensor],
-                 targets: ObservationReturns, limit: float = 1.0) -> None:
-        super().__init__(limit)
-        self.values, self.targets = values, targets
-
-    def _inputs(self) -> tuple[torch.Tensor, ...]:
-        obs, returns = _fresh(self.targets)
-        return obs, returns
 
     def _behaviour(self, *inputs: torch.Tensor) -> float:
         obs, returns = inputs
