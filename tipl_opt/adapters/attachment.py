@@ -166,16 +166,15 @@ def make_guard(kind: str, inputs: GuardInputs, limit: float,
     parts: list[tuple[JumpGuard, str]] = []
     if kind == "policy" and inputs.values is not None:
         parts.append((ValueChangeGuard(inputs.values, inputs.batch, value_limit), "critic"))
-    if (kind == "policy" and inputs.values is not None and value_fit_limit is not None
-            and inputs.value_targets is not None):
-        parts.append((ValueFitGuard(inputs.values, inputs.value_targets, value_fit_limit),
-                      "critic"))
+    # a policy part's value head and its newest returns, where the adapter gives them
+    values = inputs.values if kind == "policy" else None
+    targets = inputs.value_targets if kind == "policy" else None
+    if values is not None and targets is not None and value_fit_limit is not None:
+        parts.append((ValueFitGuard(values, targets, value_fit_limit), "critic"))
     if kind == "policy" and entropy_limit is not None:
         parts.append((EntropyDropGuard(inputs.model, inputs.batch, entropy_limit), "actor"))
-    if (kind == "policy" and inputs.values is not None and value_grad_limit is not None
-            and inputs.value_targets is not None):
-        parts.append((ValueGradGuard(inputs.values, inputs.value_targets, value_grad_limit),
-                      "critic"))
+    if values is not None and targets is not None and value_grad_limit is not None:
+        parts.append((ValueGradGuard(values, targets, value_grad_limit), "critic"))
     if parts:
         guard = AllOfGuard(guard, *(g for g, _ in parts),
                            scopes=("actor", *(scope for _, scope in parts)))
